@@ -1,0 +1,61 @@
+"""Reductions over axes: sum, mean, max, min, prod, variance, argmax/argmin."""
+from __future__ import annotations
+
+from ..optable import OpDef, TT, register
+from ..params import Param, BOOL, OPT_INTS, OPT_INT, INT
+from ._util import norm_axes, norm_axis, as_float
+
+
+def _reduced(shape, axes, keepdim):
+    return tuple((1 if i in axes else d) for i, d in enumerate(shape) if keepdim or i not in axes)
+
+
+_P = (Param("axis", OPT_INTS, None, "axes to reduce (empty = all axes)"),
+      Param("keepdim", BOOL, False, "keep reduced axes with size 1"))
+
+
+def _reduce(name, label, method, doc, float_out=False, extra=()):
+    def infer(ts, p):
+        axes = norm_axes(p["axis"], len(ts[0].shape))
+        dt = as_float(ts[0].dtype) if float_out else ts[0].dtype
+        return [TT(_reduced(ts[0].shape, axes, p["keepdim"]), dt)]
+
+    def lower(ctx, xs, p, w):
+        x = xs[0].float() if float_out and not _is_float(xs[0]) else xs[0]
+        kw = {k: p[k] for k in ("correction",) if k in p}
+        return getattr(x, method)(axis=p["axis"], keepdim=p["keepdim"], **kw)
+    register(OpDef(name, label, "reduce", doc, _P + tuple(extra), ("x",), infer, lower=lower))
+
+
+def _is_float(x):
+    from tinygrad import dtypes
+    return dtypes.is_float(x.dtype)
+
+
+_reduce("sum", "Sum", "sum", "Sum over axes.")
+_reduce("mean", "Mean", "mean", "Mean over axes.", float_out=True)
+_reduce("max", "Max", "max", "Maximum over axes.")
+_reduce("min", "Min", "min", "Minimum over axes.")
+_reduce("prod", "Product", "prod", "Product over axes.")
+_reduce("var", "Variance", "var", "Variance over axes (correction 1 = sample variance).", float_out=True,
+        extra=(Param("correction", INT, 1, "degrees of freedom subtracted from the count", min=0),))
+_reduce("std", "Standard Deviation", "std", "Standard deviation over axes.", float_out=True,
+        extra=(Param("correction", INT, 1, "degrees of freedom subtracted from the count", min=0),))
+
+_AP = (Param("axis", OPT_INT, -1, "axis to search (empty = flattened tensor)"),
+       Param("keepdim", BOOL, False, "keep the reduced axis with size 1"))
+
+
+def _arg(name, label, method, doc):
+    def infer(ts, p):
+        shape = ts[0].shape
+        if p["axis"] is None:
+            return [TT((1,) * len(shape) if p["keepdim"] else (), "int32")]
+        ax = norm_axis(p["axis"], len(shape))
+        return [TT(_reduced(shape, (ax,), p["keepdim"]), "int32")]
+    register(OpDef(name, label, "reduce", doc, _AP, ("x",), infer,
+                   lower=lambda ctx, xs, p, w: getattr(xs[0], method)(axis=p["axis"], keepdim=p["keepdim"])))
+
+
+_arg("argmax", "ArgMax", "argmax", "Index of the maximum along an axis (int32).")
+_arg("argmin", "ArgMin", "argmin", "Index of the minimum along an axis (int32).")
