@@ -25,6 +25,7 @@ class Analysis:
     weights: dict[str, dict[str, WeightSpec]]      # atomic node id -> weight specs
     refmap: dict[str, str]                         # user-graph ref -> atomic ref
     outputs: list[str]                             # atomic refs of the graph outputs
+    output_names: list[str]                        # Output node names, else the refs
     origin: dict[str, str] = field(default_factory=dict)  # atomic id -> top-level node id
 
     def type_of(self, ref: str) -> TT:
@@ -109,10 +110,16 @@ def analyze(graph: Graph, batch: int = 2) -> Analysis:
         refmap[n.id] = atomic_ref(n.id)
         for k in range(1, len(an.types[n.id])):
             refmap[f"{n.id}:{k}"] = atomic_ref(f"{n.id}:{k}")
-    outs = [refmap.get(r, atomic_ref(r)) for r in graph.output_refs()]
+    outs, names = [], []
+    for r in graph.output_refs():  # a sink with several outputs (split) exposes all of them
+        n_out = len(an.types[r]) if ":" not in r else 1
+        node = graph.node(split_ref(r)[0])
+        for x in [r] + [f"{r}:{k}" for k in range(1, n_out)]:
+            outs.append(refmap.get(x, atomic_ref(x)))
+            names.append(str(an.params[r]["name"]) if node.op == "output" else x)
     if not outs:
         raise GraphError("the graph has no output", fix="add ops after the Graph Input")
-    return Analysis(an.atomic, an.types, an.params, an.weights, refmap, outs, an.origin)
+    return Analysis(an.atomic, an.types, an.params, an.weights, refmap, outs, names, an.origin)
 
 
 @dataclass
@@ -144,11 +151,8 @@ def summarize(graph: Graph) -> Summary:
         ins[p["name"]] = _sym(a2.types[n.id][0].shape, a3.types[n.id][0].shape)
         in_dt[p["name"]] = p["dtype"]
     outs, out_dt = {}, {}
-    for ref, r2, r3 in zip(graph.output_refs(), a2.outputs, a3.outputs):
+    for name, r2, r3 in zip(a2.output_names, a2.outputs, a3.outputs):
         t2, t3 = a2.type_of(r2), a3.type_of(r3)
-        nid = split_ref(ref)[0]
-        node = graph.node(nid)
-        name = node.params.get("name", "y") if node.op == "output" else ref
         outs[name] = _sym(t2.shape, t3.shape)
         out_dt[name] = t2.dtype
     return Summary(ins, in_dt, outs, out_dt, a2.n_params(), graph.hash(), len(graph.nodes))

@@ -1,0 +1,149 @@
+"""Graph IR: JSON round trip, content hash, fork, validation messages, merge, blocks."""
+import json
+
+import numpy as np
+import pytest
+
+from uop_engine import Graph, GraphBuilder, GraphError, analyze, compile_graph, merge, summarize
+
+
+def small_cnn(name="cnn"):
+    g = GraphBuilder(name)
+    x = g.input((1, 8, 8))
+    h = g.conv_block(x, out_channels=8)
+    h = g.conv_block(h, out_channels=16, pool="max")
+    g.linear(g.flatten(h), out_features=10)
+    return g.build()
+
+
+def test_json_round_trip_is_exact():
+    g = small_cnn()
+    text = g.to_json()
+    g2 = Graph.from_json(text)
+    assert g2.to_json() == text
+    assert g2.hash() == g.hash()
+    assert json.loads(text)["format"] == "tinyuop.graph" and json.loads(text)["version"] == 1
+
+
+def test_hash_ignores_ids_order_and_explicit_defaults():
+    g = small_cnn()
+    renamed = Graph.from_dict(json.loads(g.to_json().replace("conv_block_1", "stem")))
+    assert renamed.hash() == g.hash()
+    shuffled = g.copy()
+    shuffled.nodes.reverse()
+    assert shuffled.hash() == g.hash()
+    explicit = g.fork(conv_block_1={"kernel_size": 3, "norm": "batch"})
+    assert explicit.hash() == g.hash()
+    assert g.fork(conv_block_1={"out_channels": 4}).hash() != g.hash()
+
+
+def test_fork_makes_a_variant_and_checks_names():
+    g = small_cnn()
+    v = g.fork({"linear_1.out_features": 3}, name="three")
+    assert summarize(v).outputs == {"linear_1": (None, 3)} and v.name == "three"
+    assert summarize(g).outputs == {"linear_1": (None, 10)}  # original untouched
+    with pytest.raises(GraphError, match="no node with id 'nope'"):
+        g.fork(nope={"x": 1})
+    with pytest.raises(GraphError, match="node 'linear_1'.*unknown parameter 'out'"):
+        g.fork(linear_1={"out": 1})
+
+
+def test_summary_shapes_params_and_batch_axis():
+    s = summarize(small_cnn())
+    assert s.inputs == {"x": (None, 1, 8, 8)}
+    # conv 1->8 (72) + bn(16) + conv 8->16 (1152) + bn(32) + linear 256->10 (2570)
+    assert s.n_params == 72 + 16 + 1152 + 32 + 2570
+
+
+def test_wrong_linear_in_features_names_node_and_param():
+    g = small_cnn().fork(linear_1={"in_features": 100})
+    with pytest.raises(GraphError) as e:
+        analyze(g)
+    msg = str(e.value)
+    assert "node 'linear_1'" in msg and "parameter 'in_features'" in msg and "256" in msg
+    assert e.value.node == "linear_1" and e.value.param == "in_features"
+
+
+def test_error_inside_block_names_block_and_inner_node():
+    g = GraphBuilder()
+    g.conv_block(g.input((3, 2, 2)), out_channels=4, kernel_size=5, padding=0)
+    with pytest.raises(GraphError, match=r"node 'conv_block_1/conv'.*kernel_size.*too small"):
+        analyze(g.build())
+
+
+@pytest.mark.parametrize("bad, message", [
+    ("{not json", "not valid JSON"),
+    ('{"nodes": 3}', "needs a 'nodes' list"),
+    ('{"nodes": [{"id": 1}]}', "node #0 needs string 'id' and 'op'"),
+    ('{"version": 99, "nodes": []}', "newer than this TinyUOp"),
+    ('[1, 2]', "must be an object"),
+])
+def test_bad_graph_json_is_explained(bad, message):
+    with pytest.raises(GraphError, match=message):
+        Graph.from_json(bad)
+
+
+def test_structural_errors():
+    g = Graph.from_dict({"nodes": [
+        {"id": "x", "op": "input", "params": {"shape": [3]}},
+        {"id": "a", "op": "add", "inputs": ["x"]}]})
+    with pytest.raises(GraphError, match=r"node 'a' \(add\): has 1 inputs but Add takes 2"):
+        g.check_structure()
+    cyc = Graph.from_dict({"nodes": [{"id": "a", "op": "relu", "inputs": ["b"]}, {"id": "b", "op": "relu", "inputs": ["a"]}]})
+    with pytest.raises(GraphError, match="cycle"):
+        cyc.check_structure()
+    dangling = Graph.from_dict({"nodes": [{"id": "a", "op": "relu", "inputs": ["zz"]}]})
+    with pytest.raises(GraphError, match="input 'zz' refers to no node"):
+        dangling.check_structure()
+    unknown = Graph.from_dict({"nodes": [{"id": "a", "op": "convolution2d"}]})
+    with pytest.raises(GraphError, match="node 'a'.*unknown op"):
+        unknown.check_structure()
+
+
+def test_broadcast_error_is_located():
+    g = GraphBuilder()
+    a, b = g.input((3,), name="a"), g.input((4,), name="b")
+    g.add("add", a, b)
+    with pytest.raises(GraphError, match=r"node 'add_1' \(add\): shapes .* cannot be broadcast"):
+        analyze(g.build())
+
+
+def test_merge_keeps_shared_prefix_and_renames_clashes():
+    g = GraphBuilder()
+    x = g.input((4,))
+    base = g.build()
+    a = base.copy(); a.nodes.append(__import__("uop_engine").Node("relu_1", "relu", {}, [x]))
+    b = base.copy(); b.nodes.append(__import__("uop_engine").Node("relu_1", "sigmoid", {}, [x]))
+    m, rename = merge(a, b)
+    assert [n.op for n in m.nodes].count("input") == 1
+    assert rename == {"relu_1": "relu_2"} and m.node("relu_2").op == "sigmoid"
+
+
+def test_compile_is_seeded_and_reproducible():
+    g = small_cnn()
+    x = np.random.default_rng(1).standard_normal((3, 1, 8, 8)).astype(np.float32)
+    a = compile_graph(g, seed=7)(x).numpy()
+    b = compile_graph(g, seed=7)(x).numpy()
+    c = compile_graph(g, seed=8)(x).numpy()
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_tinygrad_finds_the_parameters():
+    from tinygrad.nn.state import get_parameters, get_state_dict
+    m = compile_graph(small_cnn())
+    sd = get_state_dict(m)
+    assert "params.linear_1.weight" in sd and "params.conv_block_1/norm.running_mean" in sd
+    assert len(get_parameters(m)) == len(sd)
+    assert sum(t.numel() for t in get_parameters(m) if t.is_param) == summarize(small_cnn()).n_params
+
+
+def test_multi_input_graph_by_name():
+    g = GraphBuilder()
+    a, b = g.input((3,), name="a"), g.input((3,), name="b")
+    g.output(g.mul(a, b), name="prod")
+    m = compile_graph(g.build())
+    x, y = np.ones((2, 3), np.float32), np.full((2, 3), 2, np.float32)
+    np.testing.assert_array_equal(m(b=y, a=x).numpy(), x * y)
+    with pytest.raises(GraphError, match="missing graph input"):
+        m(x)
