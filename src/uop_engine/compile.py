@@ -59,6 +59,9 @@ class CompiledModel:
                 self.params[nid][name] = t
         if weights is not None:
             self.load_weights(weights)
+        tensors = [t for ws in self.params.values() for t in ws.values()]
+        if tensors:  # weights live on the device from here on: forward passes schedule compute only
+            Tensor.realize(*tensors)
 
     # ---- running ------------------------------------------------------------------------
     @property

@@ -1,0 +1,9 @@
+"""TinyUOp Builder KNIME extension: the entry module KNIME imports (listed in knime.yml).
+
+Only imports: every node module registers its nodes on import. tinygrad is not imported
+here (nodes import it inside execute), so KNIME's node list loads fast.
+"""
+import nodes.op_nodes  # noqa: F401  one node per op and block, generated from the op table
+import nodes.graph_nodes  # noqa: F401  Graph Input, Save as Block, User Block, JSON
+import nodes.inspect_node  # noqa: F401  UOp Inspect
+import nodes.user_blocks  # noqa: F401  saved user blocks as palette nodes

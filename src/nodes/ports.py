@@ -1,0 +1,79 @@
+"""The TinyUOp Graph port type.
+
+Spec: a JSON dict with the inferred input/output shapes (None = batch axis), the head's
+shape, parameter count and graph hash, plus the graph JSON itself so every downstream node
+can infer its own shapes in configure. Object: the graph JSON and the head ref.
+"""
+from __future__ import annotations
+
+import json
+
+import knime.extension as knext
+
+from uop_engine.graph import Graph
+
+
+class GraphPortSpec(knext.PortObjectSpec):
+    def __init__(self, data: dict):
+        self._data = data
+
+    @property
+    def data(self) -> dict:
+        return self._data
+
+    @property
+    def graph(self) -> Graph:
+        return Graph.from_dict(self._data["graph"])
+
+    @property
+    def head(self) -> str:
+        return self._data["head"]
+
+    def serialize(self) -> dict:
+        return self._data
+
+    @classmethod
+    def deserialize(cls, data: dict) -> "GraphPortSpec":
+        return cls(data)
+
+
+class GraphPortObject(knext.PortObject):
+    def __init__(self, spec: GraphPortSpec, graph: Graph | None = None, head: str | None = None):
+        super().__init__(spec)
+        self._graph = graph if graph is not None else spec.graph
+        self._head = head if head is not None else spec.head
+
+    @property
+    def graph(self) -> Graph:
+        return self._graph
+
+    @property
+    def head(self) -> str:
+        return self._head
+
+    def serialize(self) -> bytes:
+        return json.dumps({"graph": self._graph.to_dict(), "head": self._head}).encode()
+
+    @classmethod
+    def deserialize(cls, spec: GraphPortSpec, storage: bytes) -> "GraphPortObject":
+        d = json.loads(storage.decode())
+        return cls(spec, Graph.from_dict(d["graph"]), d["head"])
+
+
+graph_port_type = knext.port_type("TinyUOp Graph", GraphPortObject, GraphPortSpec,
+                                  id="org.tinyuop.builder.ports.GraphPortObject")
+
+
+def make_spec(graph: Graph, head: str) -> GraphPortSpec:
+    """Full spec of a graph ending at `head`: shapes inferred now, so errors show in configure."""
+    from uop_engine.infer import analyze, summarize
+    s = summarize(graph)
+    a2, a3 = analyze(graph, 2), analyze(graph, 3)
+    t2, t3 = a2.type_of(head), a3.type_of(head)
+    head_shape = [x if x == y else None for x, y in zip(t2.shape, t3.shape)]
+    return GraphPortSpec({"graph": graph.to_dict(), "head": head, "head_shape": head_shape, "head_dtype": t2.dtype,
+                          **s.to_dict()})
+
+
+def make_object(graph: Graph, head: str) -> GraphPortObject:
+    return GraphPortObject(make_spec(graph, head), graph, head)
