@@ -1,0 +1,196 @@
+"""Batched inference: arrays in, arrays out; table rows in, result columns out.
+
+`Predictor` keeps one TinyJit per input shape (a jit replays kernels captured for fixed buffer
+sizes, so the last, smaller batch gets its own). `iter_predict` / `iter_predict_table` take
+an iterator of batches and yield result batches, so memory stays flat however many rows flow
+through. Classifier outputs become a predicted-label column plus one probability column per
+class (softmax of the logits); regression outputs become value columns; anything else a list
+column.
+"""
+from __future__ import annotations
+
+from typing import Any, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from .errors import DataError
+
+
+def as_model(model_or_bundle: Any, device: str | None = None):
+    """CompiledModel from a CompiledModel, ModelBundle, or a path to a saved bundle."""
+    from .compile import CompiledModel
+    if isinstance(model_or_bundle, CompiledModel):
+        return model_or_bundle
+    from .model_bundle import ModelBundle
+    if isinstance(model_or_bundle, (str, bytes)) or hasattr(model_or_bundle, "__fspath__"):
+        model_or_bundle = ModelBundle.load(model_or_bundle)
+    if isinstance(model_or_bundle, ModelBundle):
+        return model_or_bundle.compile(device=device)
+    raise TypeError(f"expected a CompiledModel, ModelBundle or bundle path, got {type(model_or_bundle).__name__}")
+
+
+def input_arrays(model, X: Any, what: str = "X") -> list[np.ndarray]:
+    """The model's inputs as arrays in graph-input order, checked and cast to each input's dtype.
+    X: one array (one-input graphs), a dict {input name: array}, or a list/tuple in order."""
+    specs = [p for _, p in model.input_nodes]
+    names = [p["name"] for p in specs]
+    if isinstance(X, dict):
+        missing = [n for n in names if n not in X]
+        extra = [k for k in X if k not in names]
+        if missing or extra:
+            raise DataError(f"{what}: the graph inputs are {names}; missing {missing}, unexpected {extra}")
+        arrs = [X[n] for n in names]
+    elif isinstance(X, (list, tuple)):
+        arrs = list(X)
+    else:
+        arrs = [X]
+    if len(arrs) != len(names):
+        raise DataError(f"{what}: the graph has {len(names)} inputs ({', '.join(names)}) but {len(arrs)} arrays "
+                        "were given; pass a dict {input name: array}")
+    out, n = [], None
+    for name, p, a in zip(names, specs, arrs):
+        a = np.asarray(a)
+        want = tuple(p["shape"])
+        if a.ndim == 2 and len(want) > 1 and a.shape[1] == int(np.prod(want)):
+            a = a.reshape((a.shape[0],) + want)  # flat feature rows (e.g. from a table) fill the input shape
+        if tuple(a.shape[1:]) != want:
+            raise DataError(f"{what}: input '{name}' needs arrays of shape (rows, {', '.join(map(str, want))}), "
+                            f"got {a.shape}; reshape the data or change the Graph Input shape")
+        if n is not None and a.shape[0] != n:
+            raise DataError(f"{what}: input '{name}' has {a.shape[0]} rows, the first input has {n}")
+        n = a.shape[0]
+        if a.dtype.kind not in "biuf":
+            raise DataError(f"{what}: input '{name}' has dtype {a.dtype}; it must be numeric")
+        a = np.ascontiguousarray(a, dtype=np.dtype(p["dtype"]) if p["dtype"] != "bfloat16" else np.float32)
+        if a.dtype.kind == "f" and a.size and not np.isfinite(a).all():
+            bad = int((~np.isfinite(a.reshape(a.shape[0], -1))).any(axis=1).sum())
+            raise DataError(f"{what}: input '{name}' has NaN or infinite values in {bad} rows; "
+                            "fill or drop missing values first")
+        out.append(a)
+    return out
+
+
+class Predictor:
+    """Runs a model in inference mode on numpy batches, one TinyJit per batch shape."""
+
+    def __init__(self, model_or_bundle: Any, device: str | None = None, jit: bool = True, beam: int = 0):
+        self.model = as_model(model_or_bundle, device)
+        self.jit, self.beam = jit, beam
+        self._fns: dict[tuple, Any] = {}
+
+    def _fn(self, key: tuple):
+        if key not in self._fns:
+            from tinygrad import TinyJit
+            model = self.model
+
+            def run(*xs):
+                out = model.forward(*xs, training=False)
+                outs = out if isinstance(out, tuple) else (out,)
+                return tuple(o.contiguous().realize() for o in outs) if len(outs) > 1 else outs[0].contiguous().realize()
+            self._fns[key] = TinyJit(run) if self.jit else run
+        return self._fns[key]
+
+    def run_batch(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
+        """Outputs for one batch (arrays already prepared by `input_arrays`)."""
+        from tinygrad import Context, Tensor
+        dev = self.model.device
+        key = tuple((a.shape, a.dtype.str) for a in xs)
+        with Context(BEAM=self.beam):
+            out = self._fn(key)(*[Tensor(a, device=dev) for a in xs])
+        outs = out if isinstance(out, tuple) else (out,)
+        return [o.numpy().copy() for o in outs]  # copy: a jit reuses its output buffer next call
+
+    def iter_batches(self, X: Any, batch_size: int = 256) -> Iterator[list[np.ndarray]]:
+        xs = input_arrays(self.model, X)
+        n = xs[0].shape[0]
+        for i in range(0, n, batch_size):
+            yield self.run_batch([a[i:i + batch_size] for a in xs])
+
+
+def predict(model_or_bundle: Any, X: Any, batch_size: int = 256, *, device: str | None = None, jit: bool = True,
+            beam: int = 0) -> np.ndarray | list[np.ndarray]:
+    """Model outputs for all rows of X (any row count), computed in batches. A graph with one
+    output gives one array; with several, a list of arrays in output order."""
+    if batch_size < 1:
+        raise DataError(f"batch_size must be >= 1, got {batch_size}")
+    pred = model_or_bundle if isinstance(model_or_bundle, Predictor) else Predictor(model_or_bundle, device, jit, beam)
+    parts = list(pred.iter_batches(X, batch_size))
+    if not parts:
+        raise DataError("X has no rows to predict")
+    outs = [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
+    return outs[0] if len(outs) == 1 else outs
+
+
+def iter_predict(model_or_bundle: Any, batches: Iterable[Any], batch_size: int = 256, *,
+                 device: str | None = None, jit: bool = True) -> Iterator[np.ndarray | list[np.ndarray]]:
+    """For each incoming batch of X (array or dict), yield its outputs; big incoming batches are
+    split into `batch_size` chunks, so at most one chunk is on the device at a time."""
+    pred = model_or_bundle if isinstance(model_or_bundle, Predictor) else Predictor(model_or_bundle, device, jit)
+    for X in batches:
+        parts = list(pred.iter_batches(X, batch_size))
+        if not parts:
+            continue
+        outs = [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
+        yield outs[0] if len(outs) == 1 else outs
+
+
+# ---- outputs -> table columns -----------------------------------------------------------------
+def softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
+    z = z.astype(np.float64) - z.max(axis=axis, keepdims=True)
+    e = np.exp(z)
+    return (e / e.sum(axis=axis, keepdims=True)).astype(np.float32)
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return (0.5 * (1.0 + np.tanh(0.5 * z.astype(np.float64)))).astype(np.float32)  # stable for large |z|
+
+
+def outputs_to_columns(outputs: np.ndarray | list[np.ndarray], task: str = "other", classes: Sequence | None = None,
+                       output_names: Sequence[str] | None = None, target: str = "y",
+                       probabilities: bool = True) -> dict[str, Any]:
+    """Model outputs as named columns (KNIME's naming: 'Prediction (y)', 'P (y=cat)').
+
+    classification: logits (N, C) -> predicted label + one softmax probability column per class
+    binary:         logits (N,) or (N, 1) -> predicted label + P for both classes
+    regression:     (N,) or (N, k) -> value column(s)
+    other / extra outputs: one list column per output (or a number column for one value per row)
+    """
+    outs = list(outputs) if isinstance(outputs, (list, tuple)) else [outputs]
+    names = list(output_names) if output_names is not None else [f"output_{i}" for i in range(len(outs))]
+    cols: dict[str, Any] = {}
+    first, rest = outs[0], list(zip(names[1:], outs[1:]))
+    if task == "classification" and first.ndim == 2:
+        labels = list(classes) if classes is not None else list(range(first.shape[1]))
+        if len(labels) != first.shape[1]:
+            raise DataError(f"the model outputs {first.shape[1]} scores but there are {len(labels)} classes")
+        p = softmax(first)
+        cols[f"Prediction ({target})"] = _take(labels, p.argmax(axis=1))
+        if probabilities:
+            for k, c in enumerate(labels):
+                cols[f"P ({target}={c})"] = p[:, k]
+    elif task == "binary" and first.reshape(first.shape[0], -1).shape[1] == 1:
+        labels = list(classes) if classes is not None else [0, 1]
+        p1 = sigmoid(first.reshape(-1))
+        cols[f"Prediction ({target})"] = _take(labels, (p1 > 0.5).astype(np.int64))
+        if probabilities:
+            cols[f"P ({target}={labels[0]})"] = 1 - p1
+            cols[f"P ({target}={labels[1]})"] = p1
+    elif task == "regression" and first.ndim <= 2:
+        v = first.reshape(first.shape[0], -1)
+        if v.shape[1] == 1:
+            cols[f"Prediction ({target})"] = v[:, 0]
+        else:
+            for k in range(v.shape[1]):
+                cols[f"Prediction ({target}_{k})"] = v[:, k]
+    else:
+        rest = [(names[0], first)] + rest
+    for name, o in rest:
+        flat = o.reshape(o.shape[0], -1)
+        cols[name] = flat[:, 0] if flat.shape[1] == 1 and o.ndim <= 2 else [row.tolist() for row in flat]
+    return cols
+
+
+def _take(labels: list, idx: np.ndarray) -> list | np.ndarray:
+    if all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in labels):
+        return np.asarray(labels, dtype=np.int64)[idx]
+    return [labels[i] for i in idx]

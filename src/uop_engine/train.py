@@ -1,0 +1,540 @@
+"""Training: `TrainConfig` (every hyperparameter with its default, written once) and `train()`.
+
+The training step (forward, loss, backward, gradient clipping, optimizer update, BatchNorm
+running statistics, learning-rate write) is one function jitted with TinyJit, one jit per
+distinct batch shape: TinyJit replays kernels captured for fixed buffer sizes, so the last,
+smaller batch of an epoch gets its own jit instead of reusing the full-batch one.
+
+Cancellation: `should_stop()` is checked before every batch; when it returns True, training
+stops and `TrainingCancelled` is raised, carrying the partial `TrainResult` as `.partial`.
+A NaN/inf loss raises `TrainingError` naming the epoch and batch (when `stop_on_nan`).
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from .errors import DataError
+from .losses import LOSS_TASKS, LOSSES
+from .optim import OPTIMIZERS, SCHEDULES
+
+MONITORS = ("loss", "accuracy", "mae", "val_loss", "val_accuracy", "val_mae")
+
+
+class ConfigError(ValueError):
+    """A training setting is invalid; the message names the field."""
+
+
+class TrainingError(RuntimeError):
+    """Training cannot go on (e.g. the loss became NaN)."""
+
+
+class TrainingCancelled(Exception):
+    """Raised when `should_stop()` returned True; `.partial` is the TrainResult so far."""
+
+    def __init__(self, message: str, partial: "TrainResult"):
+        super().__init__(message)
+        self.partial = partial
+
+
+@dataclass
+class TrainConfig:
+    # objective
+    loss: str = "cross_entropy"        # cross_entropy | binary_cross_entropy (logits) | mse | l1 | huber
+    huber_delta: float = 1.0           # huber: |error| where the loss turns from quadratic to linear
+    label_smoothing: float = 0.0       # cross_entropy: share of probability spread over all classes
+    # optimizer
+    optimizer: str = "adam"            # sgd | adam | adamw | lamb
+    lr: float = 1e-3                   # base (peak, for one_cycle) learning rate
+    weight_decay: float = 0.0          # L2 on the gradient for sgd/adam; decoupled for adamw/lamb
+    momentum: float = 0.9              # sgd only (0 = plain SGD)
+    nesterov: bool = False             # sgd only; needs momentum > 0
+    beta1: float = 0.9                 # adam/adamw/lamb first-moment decay
+    beta2: float = 0.999               # adam/adamw/lamb second-moment decay
+    eps: float = 1e-8                  # adam/adamw/lamb denominator term
+    grad_clip_norm: float = 0.0        # clip the global gradient norm to this value (0 = off)
+    # learning-rate schedule (evaluated per step)
+    schedule: str = "constant"         # constant | step | cosine | one_cycle
+    step_size: int = 10                # step: epochs between decays
+    gamma: float = 0.1                 # step: decay factor
+    min_lr: float = 0.0                # cosine: final learning rate
+    pct_start: float = 0.3             # one_cycle: share of steps spent rising to lr
+    div_factor: float = 25.0           # one_cycle: starts at lr / div_factor
+    final_div_factor: float = 1e4      # one_cycle: ends at lr / div_factor / final_div_factor
+    warmup_epochs: int = 0             # linear warm-up before the schedule, in epochs ...
+    warmup_steps: int = 0              # ... or in steps (set at most one)
+    # data
+    epochs: int = 10
+    batch_size: int = 32
+    shuffle: bool = True               # reshuffle every epoch (order from seed and epoch)
+    validation_split: float = 0.0      # share of rows held out when no validation set is given
+    # early stopping
+    early_stopping: bool = False
+    monitor: str = "val_loss"          # one of MONITORS
+    mode: str = "auto"                 # min | max | auto (max for accuracy, min otherwise)
+    patience: int = 5                  # epochs without improvement before stopping
+    min_delta: float = 0.0             # smallest change that counts as an improvement
+    restore_best: bool = True          # load the best epoch's weights when training ends
+    # safety and runtime
+    stop_on_nan: bool = True           # raise when the loss is NaN/inf, naming epoch and batch
+    device: str = "auto"               # auto (tinygrad's default) | CPU | CUDA | METAL | ...
+    jit: bool = True                   # TinyJit the training step (one jit per batch shape)
+    beam: int = 0                      # tinygrad BEAM search width for kernels (0 = off)
+    seed: int = 0                      # weight init, shuffling, validation split and dropout
+    # checkpoints
+    checkpoint_every: int = 0          # save every N epochs (0 = never); needs checkpoint_dir
+    checkpoint_dir: str | None = None
+    keep_checkpoints: int = 0          # keep only the newest N checkpoints (0 = all)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> "TrainConfig":
+        """Build from a dict (e.g. KNIME settings); unknown keys and bad values name the field."""
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = [k for k in d if k not in fields]
+        if unknown:
+            raise ConfigError(f"unknown training setting(s) {unknown}; valid settings: {', '.join(fields)}")
+        kw = {k: _coerce(k, v, cls.__dataclass_fields__[k].default) for k, v in d.items()}
+        cfg = cls(**kw)
+        cfg.validate()
+        return cfg
+
+    def validate(self) -> "TrainConfig":
+        def bad(name: str, why: str) -> ConfigError:
+            return ConfigError(f"training setting '{name}' = {getattr(self, name)!r} {why}")
+        choices = {"loss": LOSSES, "optimizer": OPTIMIZERS, "schedule": SCHEDULES, "monitor": MONITORS,
+                   "mode": ("min", "max", "auto")}
+        for name, ok in choices.items():
+            if getattr(self, name) not in ok:
+                raise bad(name, f"is not one of {', '.join(ok)}")
+        positive = ("lr", "epochs", "batch_size", "step_size", "huber_delta", "div_factor", "final_div_factor")
+        for name in positive:
+            if not getattr(self, name) > 0:
+                raise bad(name, "must be > 0")
+        for name in ("weight_decay", "momentum", "grad_clip_norm", "min_lr", "patience", "min_delta", "beam", "eps",
+                     "warmup_epochs", "warmup_steps", "checkpoint_every", "keep_checkpoints"):
+            if getattr(self, name) < 0:
+                raise bad(name, "must be >= 0")
+        for name in ("label_smoothing", "beta1", "beta2", "gamma"):
+            if not 0 <= getattr(self, name) <= 1:
+                raise bad(name, "must be between 0 and 1")
+        if not 0 <= self.validation_split < 1:
+            raise bad("validation_split", "must be in [0, 1)")
+        if not 0 < self.pct_start < 1:
+            raise bad("pct_start", "must be in (0, 1)")
+        if self.nesterov and (self.optimizer != "sgd" or self.momentum <= 0):
+            raise bad("nesterov", "needs optimizer 'sgd' with momentum > 0")
+        if self.warmup_epochs and self.warmup_steps:
+            raise bad("warmup_steps", "cannot be combined with warmup_epochs; set one of them to 0")
+        if self.schedule == "one_cycle" and (self.warmup_epochs or self.warmup_steps):
+            raise bad("schedule", "has its own warm-up (pct_start); set warmup_epochs and warmup_steps to 0")
+        if self.checkpoint_every and not self.checkpoint_dir:
+            raise bad("checkpoint_dir", "must be set when checkpoint_every > 0")
+        if self.label_smoothing and self.loss != "cross_entropy":
+            raise bad("label_smoothing", "only applies to the cross_entropy loss; set it to 0")
+        if not isinstance(self.seed, int) or self.seed < 0:
+            raise bad("seed", "must be an integer >= 0")
+        return self
+
+    @property
+    def task(self) -> str:
+        return LOSS_TASKS[self.loss]
+
+    def monitor_mode(self) -> str:
+        return self.mode if self.mode != "auto" else ("max" if "accuracy" in self.monitor else "min")
+
+
+def _coerce(name: str, v: Any, default: Any) -> Any:
+    try:
+        if isinstance(default, bool):
+            if isinstance(v, str):
+                if v.strip().lower() not in ("true", "false", "1", "0", "yes", "no"):
+                    raise ValueError
+                return v.strip().lower() in ("true", "1", "yes")
+            return bool(v)
+        if isinstance(default, int) and not isinstance(v, bool):
+            if isinstance(v, float) and not v.is_integer():
+                raise ValueError
+            return int(v)
+        if isinstance(default, float) and not isinstance(v, bool):
+            return float(v)
+        if default is None or isinstance(default, str):
+            return None if v is None else str(v)
+    except (TypeError, ValueError):
+        pass
+    else:
+        return v
+    raise ConfigError(f"training setting '{name}' = {v!r} is not a valid {type(default).__name__}")
+
+
+@dataclass
+class TrainResult:
+    model: Any                                    # the trained CompiledModel
+    history: list[dict[str, float]]               # one dict of metrics per epoch
+    record: dict[str, Any]                        # hyperparameters, hashes, versions, times, ...
+    classes: list | None = None
+    task: str = "classification"
+    best_epoch: int | None = None
+    stopped: str = "completed"                    # completed | early_stopping | cancelled
+    checkpoints: list[str] = field(default_factory=list)
+
+    def history_frame(self):
+        import pandas as pd
+        return pd.DataFrame(self.history)
+
+    def weights(self) -> dict[str, np.ndarray]:
+        return self.model.numpy_weights()
+
+    def bundle(self, feature_spec: dict | None = None):
+        from .model_bundle import ModelBundle
+        return ModelBundle(self.model.graph, self.weights(), self.record, self.classes, self.task, feature_spec)
+
+
+def array_fingerprint(*arrays: Any) -> str:
+    """sha256 over dtype, shape and bytes of the arrays (dicts in key order); 16 hex chars."""
+    h = hashlib.sha256()
+    for a in arrays:
+        items = sorted(a.items()) if isinstance(a, dict) else [("", a)]
+        for k, v in items:
+            if v is None:
+                h.update(b"none")
+                continue
+            v = np.asarray(v)
+            if v.dtype == object:
+                v = np.asarray([str(x) for x in v.ravel()]).reshape(v.shape)
+            h.update(f"{k}|{v.dtype.str}|{v.shape}|".encode())
+            h.update(np.ascontiguousarray(v).tobytes())
+    return h.hexdigest()[:16]
+
+
+def resolve_device(name: str | None) -> str:
+    from tinygrad import Device
+    if name in (None, "", "auto", "AUTO"):
+        return Device.DEFAULT
+    try:
+        Device[name]
+    except Exception as e:  # tinygrad raises different errors per backend when it cannot open one
+        raise ConfigError(f"training setting 'device' = {name!r} cannot be opened here ({type(e).__name__}: {e}); "
+                          f"use 'auto' (here: {Device.DEFAULT})") from None
+    return Device.canonicalize(name)
+
+
+def train(graph_or_model: Any, X: Any, y: Any, config: TrainConfig | dict | None = None, X_val: Any = None,
+          y_val: Any = None, *, progress: Callable[[float, str], None] | None = None,
+          should_stop: Callable[[], bool] | None = None, initial_weights: Any = None, classes: list | None = None,
+          data_fingerprint: str | None = None, resume_from: str | None = None) -> TrainResult:
+    """Train a graph (or CompiledModel / ModelBundle, for fine-tuning) on arrays.
+
+    X is an array for a one-input graph or a dict {input name: array}; y holds targets (class
+    ids or labels for cross_entropy). Returns a TrainResult; see the module docs for
+    cancellation and NaN handling. `resume_from` continues from a checkpoint file or folder."""
+    cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config or {})
+    trainer = Trainer(graph_or_model, cfg, initial_weights=initial_weights, classes=classes)
+    return trainer.fit(X, y, X_val, y_val, progress=progress, should_stop=should_stop,
+                       data_fingerprint=data_fingerprint, resume_from=resume_from)
+
+
+class Trainer:
+    """Holds the model, optimizer and jitted steps; `fit()` runs the epochs (see `train`)."""
+
+    def __init__(self, graph_or_model: Any, config: TrainConfig | None = None, *, initial_weights: Any = None,
+                 classes: list | None = None):
+        from .compile import CompiledModel, compile_graph
+        from .graph import Graph
+        from .model_bundle import ModelBundle
+        self.config = cfg = (config or TrainConfig()).validate()
+        self.device = resolve_device(cfg.device)
+        self.classes = list(classes) if classes is not None else None
+        self.init_source: str | None = None
+        src = graph_or_model
+        if isinstance(src, (str, dict)):
+            src = Graph.from_json(src) if isinstance(src, str) else Graph.from_dict(src)
+        if isinstance(src, ModelBundle):
+            self.classes = self.classes if self.classes is not None else src.classes
+            initial_weights = src.weights if initial_weights is None else initial_weights
+            self.init_source = f"bundle graph {src.graph.hash()}"
+            src = src.graph
+        if isinstance(initial_weights, ModelBundle):
+            self.init_source = f"bundle graph {initial_weights.graph.hash()}"
+            initial_weights = initial_weights.weights
+        if isinstance(src, CompiledModel):  # trained in place
+            self.model = src
+            if initial_weights is not None:
+                self.model.load_weights(initial_weights)
+        elif isinstance(src, Graph):
+            self.model = compile_graph(src, seed=cfg.seed, device=self.device, weights=initial_weights)
+        else:
+            raise TypeError(f"train() needs a Graph, graph JSON, CompiledModel or ModelBundle, got {type(src).__name__}")
+        if initial_weights is not None and self.init_source is None:
+            self.init_source = "weights given"
+        from .infer import analyze
+        an = analyze(self.model.graph)
+        if len(an.outputs) != 1:
+            raise DataError(f"training needs a graph with one output; this one has {len(an.outputs)} "
+                            f"({', '.join(an.output_names)}); add a Graph Output node for the one to train")
+        self.out_shape = an.type_of(an.outputs[0]).shape
+        from .losses import loss_function
+        from .optim import make_optimizer
+        params = self.model.parameters()
+        if not any(t.is_param for t in params):
+            raise DataError("the graph has no trainable weights; add a layer with weights (e.g. Linear)")
+        self.opt = make_optimizer(cfg.optimizer, params, cfg.lr, weight_decay=cfg.weight_decay,
+                                  momentum=cfg.momentum, nesterov=cfg.nesterov, beta1=cfg.beta1, beta2=cfg.beta2,
+                                  eps=cfg.eps)
+        self.loss_fn = loss_function(cfg.loss, huber_delta=cfg.huber_delta, label_smoothing=cfg.label_smoothing)
+        self._train_fns: dict[tuple, Any] = {}
+        self._eval_fns: dict[tuple, Any] = {}
+
+    # ---- jitted steps ---------------------------------------------------------------------
+    def _stats(self, out, y, loss):
+        from tinygrad import Tensor
+        from .losses import abs_error_sum, correct_count
+        correct = correct_count(self.config.loss, out, y)
+        zero = loss * 0
+        parts = [loss.reshape(1), (correct.float() if correct is not None else zero).reshape(1),
+                 (abs_error_sum(out, y) if self.config.task == "regression" else zero).reshape(1)]
+        return Tensor.cat(*parts)
+
+    def _train_fn(self, key: tuple):
+        if key not in self._train_fns:
+            from tinygrad import Tensor, TinyJit
+            model, opt, cfg = self.model, self.opt, self.config
+
+            def step(*args):
+                *xs, y, lr = args
+                opt.lr.assign(lr)  # the schedule's value for this step, an input so the jit replays it
+                opt.zero_grad()
+                out = model.forward(*xs, training=True)
+                loss = self.loss_fn(out, y)
+                loss.backward()
+                for p in opt.params:  # a weight the loss does not reach gets a zero gradient
+                    if p.grad is None:
+                        p.grad = p.zeros_like()
+                if cfg.grad_clip_norm > 0:  # PyTorch's clip_grad_norm_: scale = min(1, max / (norm + 1e-6))
+                    norm = Tensor.stack(*[p.grad.float().square().sum() for p in opt.params]).sum().sqrt()
+                    scale = (cfg.grad_clip_norm / (norm + 1e-6)).minimum(1.0)
+                    for p in opt.params:
+                        p.grad = p.grad * scale.cast(p.grad.dtype)
+                stats = self._stats(out.detach(), y, loss.detach())
+                Tensor.realize(stats, opt.lr, *opt.schedule_step())  # includes BatchNorm running stats
+                return stats
+            self._train_fns[key] = TinyJit(step) if cfg.jit else step
+        return self._train_fns[key]
+
+    def _eval_fn(self, key: tuple):
+        if key not in self._eval_fns:
+            from tinygrad import TinyJit
+            model = self.model
+
+            def step(*args):
+                *xs, y = args
+                out = model.forward(*xs, training=False)
+                return self._stats(out, y, self.loss_fn(out, y)).realize()
+            self._eval_fns[key] = TinyJit(step) if self.config.jit else step
+        return self._eval_fns[key]
+
+    @staticmethod
+    def _key(arrs: list[np.ndarray]) -> tuple:
+        return tuple((a.shape, a.dtype.str) for a in arrs)
+
+    def evaluate(self, X: Any, y: Any = None, *, _prepared: tuple | None = None) -> dict[str, float]:
+        """Loss and accuracy (classification) or MAE (regression) over a dataset, in inference mode."""
+        from tinygrad import Context, Tensor
+        xs, t = _prepared if _prepared is not None else self._prepare(X, y, "X")
+        n, bs = t.shape[0], self.config.batch_size
+        tot = np.zeros(3, np.float64)
+        with Context(BEAM=self.config.beam):
+            for i in range(0, n, bs):
+                arrs = [a[i:i + bs] for a in xs] + [t[i:i + bs]]
+                s = self._eval_fn(self._key(arrs))(*[Tensor(a, device=self.device) for a in arrs]).numpy()
+                tot += [s[0] * arrs[-1].shape[0], s[1], s[2]]
+        return self._metrics(tot, n, t)
+
+    def _metrics(self, tot: np.ndarray, n: int, t: np.ndarray, prefix: str = "") -> dict[str, float]:
+        m = {f"{prefix}loss": float(tot[0] / n)}
+        if self.config.task in ("classification", "binary"):
+            per_row = int(np.prod(t.shape[1:], dtype=np.int64)) or 1
+            m[f"{prefix}accuracy"] = float(tot[1] / (n * per_row))
+        elif self.config.task == "regression":
+            m[f"{prefix}mae"] = float(tot[2] / t.size)
+        return m
+
+    def _prepare(self, X: Any, y: Any, what: str) -> tuple[list[np.ndarray], np.ndarray]:
+        from .losses import prepare_targets
+        from .predict import input_arrays
+        xs = input_arrays(self.model, X, what)
+        if y is None:
+            raise DataError(f"targets for {what} are missing")
+        t, classes = prepare_targets(self.config.loss, y, self.out_shape, self.classes, "y" if what == "X" else "y_val")
+        if classes is not None:
+            self.classes = classes
+        if t.shape[0] != xs[0].shape[0]:
+            raise DataError(f"{what} has {xs[0].shape[0]} rows but its targets have {t.shape[0]}")
+        if t.shape[0] == 0:
+            raise DataError(f"{what} has no rows")
+        return xs, t
+
+    # ---- the training loop ----------------------------------------------------------------
+    def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
+            progress: Callable[[float, str], None] | None = None, should_stop: Callable[[], bool] | None = None,
+            data_fingerprint: str | None = None, resume_from: str | None = None) -> TrainResult:
+        from tinygrad import Context, Tensor, dtypes
+        from .optim import make_schedule
+        cfg, dev = self.config, self.device
+        started = time.time()
+        xs, t = self._prepare(X, y, "X")
+        val = self._prepare(X_val, y_val, "X_val") if X_val is not None else None
+        if val is None and cfg.validation_split > 0:
+            xs, t, val = self._split(xs, t)
+        fp = data_fingerprint or array_fingerprint(xs, t, *(val or ()))
+        self._check_monitor(val is not None)
+        n, bs = t.shape[0], cfg.batch_size
+        spe = -(-n // bs)
+        lr_at = make_schedule(cfg.schedule, cfg.lr, steps_per_epoch=spe, epochs=cfg.epochs, step_size=cfg.step_size,
+                              gamma=cfg.gamma, min_lr=cfg.min_lr, warmup_steps=cfg.warmup_steps or cfg.warmup_epochs * spe,
+                              pct_start=cfg.pct_start, div_factor=cfg.div_factor, final_div_factor=cfg.final_div_factor)
+        Tensor.manual_seed(cfg.seed)  # dropout masks; shuffling uses numpy generators seeded per epoch
+        st = {"epoch": 0, "step": 0, "history": [], "best": None, "best_epoch": None, "wait": 0, "best_weights": None}
+        if resume_from is not None:
+            self._resume(resume_from, st)
+        better = (lambda a, b: a < b - cfg.min_delta) if cfg.monitor_mode() == "min" else (lambda a, b: a > b + cfg.min_delta)
+        stopped, checkpoints, total = "completed", [], spe * cfg.epochs
+
+        def result(reason: str) -> TrainResult:
+            if cfg.early_stopping and cfg.restore_best and st["best_weights"] is not None:
+                self.model.load_weights(st["best_weights"])
+            rec = self._record(started, st, n, 0 if val is None else val[1].shape[0], fp, reason, resume_from)
+            return TrainResult(self.model, st["history"], rec, self.classes, cfg.task, st["best_epoch"], reason, checkpoints)
+
+        with Context(TRAINING=1, BEAM=cfg.beam):
+            for epoch in range(st["epoch"], cfg.epochs):
+                t0 = time.perf_counter()
+                order = np.random.default_rng([cfg.seed, epoch]).permutation(n) if cfg.shuffle else np.arange(n)
+                tot = np.zeros(3, np.float64)
+                for b in range(spe):
+                    if should_stop is not None and should_stop():
+                        raise TrainingCancelled(f"training cancelled at epoch {epoch + 1}, batch {b + 1}",
+                                                result("cancelled"))
+                    idx = order[b * bs:(b + 1) * bs]
+                    arrs = [a[idx] for a in xs] + [t[idx]]
+                    lr = lr_at(st["step"])
+                    ts = [Tensor(a, device=dev) for a in arrs] + [Tensor([lr], dtype=dtypes.float32, device=dev)]
+                    s = self._train_fn(self._key(arrs))(*ts).numpy()
+                    if cfg.stop_on_nan and not np.isfinite(s[0]):
+                        raise TrainingError(f"the loss became {s[0]} at epoch {epoch + 1}, batch {b + 1} of {spe}; "
+                                            f"lower the learning rate (now {lr:g}), set grad_clip_norm, or check the "
+                                            "data for extreme values")
+                    tot += [float(s[0]) * len(idx), s[1], s[2]]
+                    st["step"] += 1
+                    if progress is not None:
+                        progress(st["step"] / total, f"epoch {epoch + 1}/{cfg.epochs}, batch {b + 1}/{spe}, "
+                                                     f"loss {float(s[0]):.4f}")
+                m: dict[str, Any] = {"epoch": epoch + 1, **self._metrics(tot, n, t)}
+                if val is not None:
+                    m.update({"val_" + k: v for k, v in self.evaluate(None, _prepared=val).items()})
+                m["lr"] = lr_at(st["step"] - 1)
+                m["seconds"] = time.perf_counter() - t0
+                st["history"].append(m)
+                st["epoch"] = epoch + 1
+                stop = False
+                if cfg.early_stopping:
+                    v = m[cfg.monitor]
+                    if st["best"] is None or better(v, st["best"]):
+                        st.update(best=v, best_epoch=epoch + 1, wait=0)
+                        if cfg.restore_best:
+                            st["best_weights"] = self.model.numpy_weights()
+                    else:
+                        st["wait"] += 1
+                        stop = st["wait"] >= cfg.patience
+                if cfg.checkpoint_every and (epoch + 1) % cfg.checkpoint_every == 0:
+                    checkpoints.append(self._save_checkpoint(st, fp, n))
+                if stop:
+                    stopped = "early_stopping"
+                    break
+        return result(stopped)
+
+    def _split(self, xs: list[np.ndarray], t: np.ndarray):
+        n = t.shape[0]
+        nv = int(round(n * self.config.validation_split))
+        if nv < 1 or nv >= n:
+            raise ConfigError(f"training setting 'validation_split' = {self.config.validation_split} leaves "
+                              f"{nv} of {n} rows for validation; choose a share that keeps rows on both sides")
+        perm = np.random.default_rng([self.config.seed, 2**31 - 1]).permutation(n)
+        tr, va = np.sort(perm[nv:]), np.sort(perm[:nv])
+        return [a[tr] for a in xs], t[tr], ([a[va] for a in xs], t[va])
+
+    def _check_monitor(self, has_val: bool) -> None:
+        cfg = self.config
+        if not cfg.early_stopping:
+            return
+        base = ["loss"] + (["accuracy"] if cfg.task in ("classification", "binary") else ["mae"])
+        avail = base + (["val_" + k for k in base] if has_val else [])
+        if cfg.monitor not in avail:
+            hint = " (pass X_val/y_val or set validation_split)" if cfg.monitor.startswith("val_") and not has_val else ""
+            raise ConfigError(f"training setting 'monitor' = {cfg.monitor!r} is not a metric of this run{hint}; "
+                              f"available: {', '.join(avail)}")
+
+    # ---- checkpoints and records ------------------------------------------------------------
+    def _rng_state(self) -> dict[str, np.ndarray]:
+        from tinygrad import Tensor
+        c = Tensor._device_rng_counters.get(self.device)
+        return {"counter": c.numpy()} if c is not None else {}
+
+    def _save_checkpoint(self, st: dict, fp: str, n: int) -> str:
+        from .checkpoint import save_checkpoint
+        from .optim import optimizer_state
+        cfg = self.config
+        es = {k: st[k] for k in ("best", "best_epoch", "wait")}
+        return save_checkpoint(cfg.checkpoint_dir, epoch=st["epoch"], step=st["step"], graph=self.model.graph,
+                               config=cfg.to_dict(), weights=self.model.numpy_weights(),
+                               optimizer_state=optimizer_state(self.opt), history=st["history"], data_fingerprint=fp,
+                               best_weights=st["best_weights"], rng=self._rng_state(), keep=cfg.keep_checkpoints,
+                               extra={"early_stopping": es, "classes": self.classes, "task": cfg.task, "n_train": n})
+
+    def _resume(self, path: str, st: dict) -> None:
+        from tinygrad import Tensor, dtypes
+        from .checkpoint import CheckpointError, load_checkpoint
+        from .optim import load_optimizer_state
+        ck = load_checkpoint(path)
+        if ck.meta.get("graph_hash") != self.model.graph.hash():
+            raise CheckpointError(f"checkpoint '{ck.path}' was saved for graph {ck.meta.get('graph_hash')}, "
+                                  f"this graph is {self.model.graph.hash()}; resume with the same graph")
+        saved_opt = ck.meta.get("config", {}).get("optimizer")
+        if saved_opt != self.config.optimizer:
+            raise CheckpointError(f"checkpoint '{ck.path}' was trained with optimizer '{saved_opt}', the setting is "
+                                  f"'{self.config.optimizer}'; resume with the same optimizer")
+        self.model.load_weights(ck.weights)
+        if ck.optimizer:
+            load_optimizer_state(self.opt, ck.optimizer)
+        if "counter" in ck.rng:  # continue the dropout random stream where it stopped
+            Tensor._next_counter(self.device, 0)
+            Tensor._device_rng_counters[self.device].assign(Tensor(ck.rng["counter"], dtype=dtypes.uint32,
+                                                                   device=self.device)).realize()
+        es = ck.meta.get("early_stopping") or {}
+        st.update(epoch=ck.epoch, step=ck.step, history=list(ck.meta.get("history", [])), best=es.get("best"),
+                  best_epoch=es.get("best_epoch"), wait=int(es.get("wait") or 0), best_weights=ck.best_weights)
+        if self.classes is None and ck.meta.get("classes") is not None:
+            self.classes = ck.meta["classes"]
+
+    def _record(self, started: float, st: dict, n_train: int, n_val: int, fp: str, stopped: str,
+                resumed_from: str | None) -> dict[str, Any]:
+        from .checkpoint import versions
+        cfg, g = self.config, self.model.graph
+
+        def iso(ts: float) -> str:
+            return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(ts))
+        ended = time.time()
+        return {"format": "tinyuop.training_record", "version": 1, "config": cfg.to_dict(),
+                "graph_hash": g.hash(), "graph": g.to_dict(), "data_fingerprint": fp, "seed": cfg.seed,
+                "versions": versions(), "device": self.device, "started": iso(started), "ended": iso(ended),
+                "seconds": round(ended - started, 3), "epochs_run": len(st["history"]), "best_epoch": st["best_epoch"],
+                "stopped": stopped, "task": cfg.task, "classes": self.classes, "n_train": n_train, "n_val": n_val,
+                "final_metrics": st["history"][-1] if st["history"] else {}, "history": st["history"],
+                "initial_weights": self.init_source, "resumed_from": None if resumed_from is None else str(resumed_from)}
