@@ -1,0 +1,1 @@
+"""Double of `knime.api`: schema (types, specs), table (Table, BatchOutputTable), views."""
