@@ -1,0 +1,71 @@
+"""Shared helpers for the `onnx=` entries of the op table.
+
+Entries never import onnx: they emit nodes through the export context (`ctx.node(op_type,
+inputs, **attrs)`, `ctx.const(value, dtype)`, `ctx.ints(values)`, `ctx.weight(name)`,
+`ctx.cast(x, to, frm)`, `ctx.reduce(...)`; see uop_engine.onnx_export.OnnxCtx).
+Entry signature: `entry(ctx, xs, p, types) -> output name(s)`.
+"""
+from __future__ import annotations
+
+from ..optable import FLOAT_DTYPES
+from ._util import as_float, norm_axes, promote
+
+
+def to_float(ctx, x: str, t) -> str:
+    """Ops that compute in floating point cast integer inputs to float32 first (as the lowering does)."""
+    return x if t.dtype in FLOAT_DTYPES else ctx.cast(x, "float32", t.dtype)
+
+
+def unary(op_type: str, float_in: bool = True, **attrs):
+    """One ONNX op with fixed attributes."""
+    def entry(ctx, xs, p, ts):
+        return ctx.node(op_type, [to_float(ctx, xs[0], ts[0]) if float_in else xs[0]], **attrs)
+    return entry
+
+
+def unary_param(op_type: str, **attr_of_param: str):
+    """One ONNX op whose float attributes come from params, e.g. LeakyRelu(alpha=negative_slope)."""
+    def entry(ctx, xs, p, ts):
+        return ctx.node(op_type, [to_float(ctx, xs[0], ts[0])], **{a: float(p[k]) for a, k in attr_of_param.items()})
+    return entry
+
+
+def composite(build):
+    """An op built from several ONNX nodes: build(ctx, x, dtype) with x already floating point."""
+    def entry(ctx, xs, p, ts):
+        return build(ctx, to_float(ctx, xs[0], ts[0]), as_float(ts[0].dtype))
+    return entry
+
+
+def binary(op_type: str, compare: bool = False, negate: bool = False):
+    """Elementwise binary op: both inputs cast to the common dtype (ONNX wants equal types)."""
+    def entry(ctx, xs, p, ts):
+        dt = promote(ts[0].dtype, ts[1].dtype) if compare else ctx.out_types[0].dtype
+        y = ctx.node(op_type, [ctx.cast(x, dt, t.dtype) for x, t in zip(xs, ts)])
+        return ctx.node("Not", [y]) if negate else y
+    return entry
+
+
+def reduce(op_type: str, float_in: bool = False):
+    def entry(ctx, xs, p, ts):
+        x = to_float(ctx, xs[0], ts[0]) if float_in else xs[0]
+        axes = None if p["axis"] is None else norm_axes(p["axis"], len(ts[0].shape))
+        return ctx.reduce(op_type, x, axes, p["keepdim"])
+    return entry
+
+
+def count(ctx, x: str, i: int, axes, dtype: str) -> str:
+    """Number of elements over `axes` of input i as a scalar of `dtype`: a constant, or computed
+    from Shape when one of the axes is the (dynamic) batch."""
+    n = 1
+    for a in axes:
+        n *= ctx.in_types[i].shape[a]
+    if not any(ctx.in_dyn[i][a] for a in axes):
+        return ctx.const(float(n), dtype)
+    dims = ctx.node("Gather", [ctx.node("Shape", [x]), ctx.ints(axes)], axis=0)
+    return ctx.cast(ctx.reduce("ReduceProd", dims, None, False), dtype, "int64")
+
+
+def bn_shape(ndim: int) -> tuple[int, ...]:
+    """A per-channel vector reshaped to broadcast over (N, C, ...)."""
+    return (-1,) + (1,) * (ndim - 2)
