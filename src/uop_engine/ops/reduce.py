@@ -4,6 +4,7 @@ from __future__ import annotations
 from ..optable import OpDef, TT, register
 from ..params import Param, BOOL, OPT_INTS, OPT_INT, INT
 from ._util import norm_axes, norm_axis, as_float
+from . import _onnx as ox
 
 
 def _reduced(shape, axes, keepdim):
@@ -14,7 +15,7 @@ _P = (Param("axis", OPT_INTS, None, "axes to reduce (empty = all axes)"),
       Param("keepdim", BOOL, False, "keep reduced axes with size 1"))
 
 
-def _reduce(name, label, method, doc, float_out=False, extra=()):
+def _reduce(name, label, method, doc, float_out=False, extra=(), onnx=None):
     def infer(ts, p):
         axes = norm_axes(p["axis"], len(ts[0].shape))
         dt = as_float(ts[0].dtype) if float_out else ts[0].dtype
@@ -24,7 +25,7 @@ def _reduce(name, label, method, doc, float_out=False, extra=()):
         x = xs[0].float() if float_out and not _is_float(xs[0]) else xs[0]
         kw = {k: p[k] for k in ("correction",) if k in p}
         return getattr(x, method)(axis=p["axis"], keepdim=p["keepdim"], **kw)
-    register(OpDef(name, label, "reduce", doc, _P + tuple(extra), ("x",), infer, lower=lower))
+    register(OpDef(name, label, "reduce", doc, _P + tuple(extra), ("x",), infer, lower=lower, onnx=onnx))
 
 
 def _is_float(x):
@@ -32,15 +33,29 @@ def _is_float(x):
     return dtypes.is_float(x.dtype)
 
 
-_reduce("sum", "Sum", "sum", "Sum over axes.")
-_reduce("mean", "Mean", "mean", "Mean over axes.", float_out=True)
-_reduce("max", "Max", "max", "Maximum over axes.")
-_reduce("min", "Min", "min", "Minimum over axes.")
-_reduce("prod", "Product", "prod", "Product over axes.")
+def _var_onnx(std):
+    """sum((x - mean)^2) / max(n - correction, 0), as tinygrad computes it (n may be the batch)."""
+    def entry(c, xs, p, ts):
+        x, dt = ox.to_float(c, xs[0], ts[0]), as_float(ts[0].dtype)
+        axes = norm_axes(p["axis"], len(ts[0].shape))
+        d = c.node("Sub", [x, c.reduce("ReduceMean", x, axes, True)])
+        num = c.reduce("ReduceSum", c.node("Mul", [d, d]), axes, p["keepdim"])
+        n = c.node("Max", [c.node("Sub", [ox.count(c, xs[0], 0, axes, dt), c.const(float(p["correction"]), dt)]),
+                           c.const(0.0, dt)])
+        v = c.node("Div", [num, n])
+        return c.node("Sqrt", [v]) if std else v
+    return entry
+
+
+_reduce("sum", "Sum", "sum", "Sum over axes.", onnx=ox.reduce("ReduceSum"))
+_reduce("mean", "Mean", "mean", "Mean over axes.", float_out=True, onnx=ox.reduce("ReduceMean", float_in=True))
+_reduce("max", "Max", "max", "Maximum over axes.", onnx=ox.reduce("ReduceMax"))
+_reduce("min", "Min", "min", "Minimum over axes.", onnx=ox.reduce("ReduceMin"))
+_reduce("prod", "Product", "prod", "Product over axes.", onnx=ox.reduce("ReduceProd"))
 _reduce("var", "Variance", "var", "Variance over axes (correction 1 = sample variance).", float_out=True,
-        extra=(Param("correction", INT, 1, "degrees of freedom subtracted from the count", min=0),))
+        extra=(Param("correction", INT, 1, "degrees of freedom subtracted from the count", min=0),), onnx=_var_onnx(False))
 _reduce("std", "Standard Deviation", "std", "Standard deviation over axes.", float_out=True,
-        extra=(Param("correction", INT, 1, "degrees of freedom subtracted from the count", min=0),))
+        extra=(Param("correction", INT, 1, "degrees of freedom subtracted from the count", min=0),), onnx=_var_onnx(True))
 
 _AP = (Param("axis", OPT_INT, -1, "axis to search (empty = flattened tensor)"),
        Param("keepdim", BOOL, False, "keep the reduced axis with size 1"))
@@ -54,7 +69,21 @@ def _arg(name, label, method, doc):
         ax = norm_axis(p["axis"], len(shape))
         return [TT(_reduced(shape, (ax,), p["keepdim"]), "int32")]
     register(OpDef(name, label, "reduce", doc, _AP, ("x",), infer,
-                   lower=lambda ctx, xs, p, w: getattr(xs[0], method)(axis=p["axis"], keepdim=p["keepdim"])))
+                   lower=lambda ctx, xs, p, w: getattr(xs[0], method)(axis=p["axis"], keepdim=p["keepdim"]),
+                   onnx=_arg_onnx({"argmax": "ArgMax", "argmin": "ArgMin"}[method])))
+
+
+def _arg_onnx(op_type):
+    """ONNX gives int64 indices; ours are int32. No axis = index into the flattened tensor."""
+    def entry(c, xs, p, ts):
+        nd = len(ts[0].shape)
+        if p["axis"] is None:
+            i = c.node(op_type, [c.node("Reshape", [xs[0], c.ints([-1])])], axis=0, keepdims=0)
+            i = c.node("Reshape", [i, c.ints([1] * nd)]) if p["keepdim"] else i
+        else:
+            i = c.node(op_type, [xs[0]], axis=norm_axis(p["axis"], nd), keepdims=int(p["keepdim"]))
+        return c.cast(i, "int32", "int64")
+    return entry
 
 
 _arg("argmax", "ArgMax", "argmax", "Index of the maximum along an axis (int32).")
