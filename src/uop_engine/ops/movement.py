@@ -8,6 +8,9 @@ from ..errors import GraphError
 from ..optable import OpDef, TT, register
 from ..params import Param, INT, INTS, FLOAT, OPT_INT
 from ._util import norm_axis, norm_axes, promote
+from . import _onnx as ox
+
+_I64_MAX, _I64_MIN = 2 ** 63 - 1, -(2 ** 63)  # "to the end" for ONNX Slice
 
 
 def _reshape_infer(ts, p):
@@ -35,7 +38,9 @@ def _reshape_infer(ts, p):
 
 register(OpDef("reshape", "Reshape", "movement", "Gives the tensor a new shape (-1 infers one size, 0 copies).",
                (Param("shape", INTS, (-1,), "new shape, batch included, e.g. -1,64"),), ("x",), _reshape_infer,
-               lower=lambda ctx, xs, p, w: xs[0].reshape(_reshape_infer([TT(xs[0].shape)], p)[0].shape)))
+               lower=lambda ctx, xs, p, w: xs[0].reshape(_reshape_infer([TT(xs[0].shape)], p)[0].shape),
+               # ONNX Reshape has our 0 (copy) / -1 (infer) semantics, so a dynamic batch stays dynamic
+               onnx=lambda c, xs, p, ts: c.node("Reshape", [xs[0], c.ints(p["shape"])])))
 
 
 def _permute_infer(ts, p):
@@ -48,7 +53,8 @@ def _permute_infer(ts, p):
 
 register(OpDef("permute", "Permute", "movement", "Reorders the axes.",
                (Param("order", INTS, (0,), "new order of all axes, e.g. 0,2,3,1"),), ("x",), _permute_infer,
-               lower=lambda ctx, xs, p, w: xs[0].permute(norm_axes(p["order"], xs[0].ndim))))
+               lower=lambda ctx, xs, p, w: xs[0].permute(norm_axes(p["order"], xs[0].ndim)),
+               onnx=lambda c, xs, p, ts: c.node("Transpose", [xs[0]], perm=list(norm_axes(p["order"], len(ts[0].shape))))))
 
 
 def _transpose_infer(ts, p):
@@ -59,9 +65,16 @@ def _transpose_infer(ts, p):
     return [TT(tuple(s), ts[0].dtype)]
 
 
+def _transpose_onnx(c, xs, p, ts):
+    perm = list(range(len(ts[0].shape)))
+    a, b = norm_axis(p["dim0"], len(perm)), norm_axis(p["dim1"], len(perm))
+    perm[a], perm[b] = b, a
+    return c.node("Transpose", [xs[0]], perm=perm)
+
+
 register(OpDef("transpose", "Transpose", "movement", "Swaps two axes.",
                (Param("dim0", INT, -2, "first axis"), Param("dim1", INT, -1, "second axis")), ("x",),
-               _transpose_infer, lower=lambda ctx, xs, p, w: xs[0].transpose(p["dim0"], p["dim1"])))
+               _transpose_infer, lower=lambda ctx, xs, p, w: xs[0].transpose(p["dim0"], p["dim1"]), onnx=_transpose_onnx))
 
 
 def _expand_infer(ts, p):
@@ -82,7 +95,9 @@ def _expand_infer(ts, p):
 register(OpDef("expand", "Expand", "movement", "Broadcasts size-1 dimensions to a larger size (-1 keeps).",
                (Param("shape", INTS, (-1,), "target shape, -1 keeps a dimension"),), ("x",), _expand_infer,
                lower=lambda ctx, xs, p, w: xs[0].reshape((1,) * (len(p["shape"]) - xs[0].ndim) + xs[0].shape)
-               .expand(_expand_infer([TT(xs[0].shape)], p)[0].shape)))
+               .expand(_expand_infer([TT(xs[0].shape)], p)[0].shape),
+               # ONNX Expand broadcasts both ways, so "keep this size" (-1 / 0) is a 1
+               onnx=lambda c, xs, p, ts: c.node("Expand", [xs[0], c.ints([1 if d in (-1, 0) else d for d in p["shape"]])])))
 
 
 def _pad_pairs(shape, pads):
@@ -104,10 +119,16 @@ def _pad_infer(ts, p):
     return [TT(out, ts[0].dtype)]
 
 
+def _pad_onnx(c, xs, p, ts):
+    pairs = _pad_pairs(ts[0].shape, p["pads"])  # ONNX order: all begins, then all ends
+    return c.node("Pad", [xs[0], c.ints([lo for lo, _ in pairs] + [hi for _, hi in pairs]), c.const(p["value"], ts[0].dtype)])
+
+
 register(OpDef("pad", "Pad", "movement", "Pads with a constant (PyTorch F.pad order: last axis first).",
                (Param("pads", INTS, (1, 1), "before,after pairs from the last axis backwards"),
                 Param("value", FLOAT, 0.0, "fill value")), ("x",), _pad_infer,
-               lower=lambda ctx, xs, p, w: xs[0].pad(tuple(_pad_pairs(xs[0].shape, p["pads"])), value=p["value"])))
+               lower=lambda ctx, xs, p, w: xs[0].pad(tuple(_pad_pairs(xs[0].shape, p["pads"])), value=p["value"]),
+               onnx=_pad_onnx))
 
 
 def _slice_bounds(n, start, end, param="start"):
@@ -138,11 +159,22 @@ def _slice_lower(ctx, xs, p, w):
 register(OpDef("slice", "Slice", "movement", "Keeps start:end along one axis (tinygrad shrink).",
                (Param("axis", INT, -1, "axis to slice"), Param("start", INT, 0, "first index (negative counts from the end)"),
                 Param("end", OPT_INT, None, "end index, exclusive (empty = to the end)")), ("x",),
-               _slice_infer, lower=_slice_lower, keywords=("shrink", "crop")))
+               _slice_infer, lower=_slice_lower, keywords=("shrink", "crop"),
+               # the raw start/end (ONNX clamps like Python), so slicing the batch axis stays dynamic
+               onnx=lambda c, xs, p, ts: c.node("Slice", [xs[0], c.ints([p["start"]]), c.ints([_I64_MAX if p["end"] is None else p["end"]]),
+                                                          c.ints([norm_axis(p["axis"], len(ts[0].shape))])])))
+
+
+def _flip_onnx(c, xs, p, ts):
+    axes = norm_axes(p["axis"], len(ts[0].shape))
+    k = len(axes)
+    return c.node("Slice", [xs[0], c.ints([-1] * k), c.ints([_I64_MIN] * k), c.ints(axes), c.ints([-1] * k)])
+
+
 register(OpDef("flip", "Flip", "movement", "Reverses the order along axes.",
                (Param("axis", INTS, (-1,), "axes to reverse"),), ("x",),
                lambda ts, p: (norm_axes(p["axis"], len(ts[0].shape)), [ts[0]])[1],
-               lower=lambda ctx, xs, p, w: xs[0].flip(norm_axes(p["axis"], xs[0].ndim))))
+               lower=lambda ctx, xs, p, w: xs[0].flip(norm_axes(p["axis"], xs[0].ndim)), onnx=_flip_onnx))
 
 
 def _flatten_infer(ts, p):
@@ -153,9 +185,19 @@ def _flatten_infer(ts, p):
     return [TT(s[:a] + (math.prod(s[a:b + 1]),) + s[b + 1:], ts[0].dtype)]
 
 
+def _flatten_onnx(c, xs, p, ts):
+    s = ts[0].shape
+    a, b = norm_axis(p["start_dim"], len(s), "start_dim"), norm_axis(p["end_dim"], len(s), "end_dim")
+    if a == 1 and b == len(s) - 1:  # the usual (N, ...) -> (N, features): ONNX Flatten
+        return c.node("Flatten", [xs[0]], axis=1)
+    c.need_static(0, range(b + 1, len(s)), "a flatten that keeps batch-dependent trailing axes")
+    return c.node("Reshape", [xs[0], c.ints([0] * a + [-1] + list(s[b + 1:]))])
+
+
 register(OpDef("flatten", "Flatten", "movement", "Merges axes start_dim..end_dim into one (batch kept by default).",
                (Param("start_dim", INT, 1, "first axis to merge"), Param("end_dim", INT, -1, "last axis to merge")),
-               ("x",), _flatten_infer, lower=lambda ctx, xs, p, w: xs[0].flatten(p["start_dim"], p["end_dim"])))
+               ("x",), _flatten_infer, lower=lambda ctx, xs, p, w: xs[0].flatten(p["start_dim"], p["end_dim"]),
+               onnx=_flatten_onnx))
 
 
 def _squeeze_infer(ts, p):
@@ -169,9 +211,19 @@ def _squeeze_infer(ts, p):
     return [TT(s[:ax] + s[ax + 1:], ts[0].dtype)]
 
 
+def _squeeze_onnx(c, xs, p, ts):
+    s = ts[0].shape
+    if p["axis"] is None:  # explicit axes: a batch of 1 must not lose its batch axis at run time
+        axes = [i for i, d in enumerate(s) if d == 1 and not c.in_dyn[0][i]]
+    else:
+        axes = [norm_axis(p["axis"], len(s))]
+    return c.node("Squeeze", [xs[0], c.ints(axes)]) if axes else c.node("Identity", [xs[0]])
+
+
 register(OpDef("squeeze", "Squeeze", "movement", "Removes a size-1 axis (or all of them).",
                (Param("axis", OPT_INT, None, "axis to remove (empty = every size-1 axis)"),), ("x",), _squeeze_infer,
-               lower=lambda ctx, xs, p, w: xs[0].reshape(_squeeze_infer([TT(xs[0].shape)], p)[0].shape)))
+               lower=lambda ctx, xs, p, w: xs[0].reshape(_squeeze_infer([TT(xs[0].shape)], p)[0].shape),
+               onnx=_squeeze_onnx))
 
 
 def _unsqueeze_infer(ts, p):
@@ -182,7 +234,8 @@ def _unsqueeze_infer(ts, p):
 
 register(OpDef("unsqueeze", "Unsqueeze", "movement", "Inserts a size-1 axis.",
                (Param("axis", INT, 1, "position of the new axis"),), ("x",), _unsqueeze_infer,
-               lower=lambda ctx, xs, p, w: xs[0].unsqueeze(p["axis"])))
+               lower=lambda ctx, xs, p, w: xs[0].unsqueeze(p["axis"]),
+               onnx=lambda c, xs, p, ts: c.node("Unsqueeze", [xs[0], c.ints([norm_axis(p["axis"], len(ts[0].shape) + 1)])])))
 
 
 def _concat_infer(ts, p):
@@ -199,7 +252,9 @@ def _concat_infer(ts, p):
 
 register(OpDef("concat", "Concatenate", "movement", "Joins two or more tensors along an axis.",
                (Param("axis", INT, 1, "axis to join along"),), ("a", "b"), _concat_infer,
-               lower=lambda ctx, xs, p, w: xs[0].cat(*xs[1:], dim=p["axis"]), variadic=True, keywords=("cat", "stack")))
+               lower=lambda ctx, xs, p, w: xs[0].cat(*xs[1:], dim=p["axis"]), variadic=True, keywords=("cat", "stack"),
+               onnx=lambda c, xs, p, ts: c.node("Concat", [c.cast(x, c.out_types[0].dtype, t.dtype) for x, t in zip(xs, ts)],
+                                                axis=norm_axis(p["axis"], len(ts[0].shape)))))
 
 
 def _split_infer(ts, p):
@@ -215,11 +270,20 @@ def _split_infer(ts, p):
     return [TT(s[:ax] + (n,) + s[ax + 1:], ts[0].dtype) for n in sizes]
 
 
+def _split_onnx(c, xs, p, ts):
+    ax = norm_axis(p["axis"], len(ts[0].shape))
+    c.need_static(0, [ax], "a split along the batch axis")
+    sizes = [t.shape[ax] for t in c.out_types]
+    outs = c.node("Split", [xs[0], c.ints(sizes)], n_out=len(sizes), axis=ax)
+    return [outs] if len(sizes) == 1 else outs
+
+
 register(OpDef("split", "Split", "movement", "Splits into several outputs along an axis (one size = chunk size).",
                (Param("sizes", INTS, (1,), "output sizes, or one chunk size", min=1), Param("axis", INT, 1, "axis to split")),
                ("x",), _split_infer,
                lower=lambda ctx, xs, p, w: tuple(xs[0].split([t.shape[p["axis"] % xs[0].ndim] for t in
-                                                             _split_infer([TT(xs[0].shape)], p)], dim=p["axis"]))))
+                                                             _split_infer([TT(xs[0].shape)], p)], dim=p["axis"])),
+               onnx=_split_onnx))
 
 
 def _matmul_infer(ts, p):
@@ -238,4 +302,5 @@ def _matmul_infer(ts, p):
 
 
 register(OpDef("matmul", "MatMul", "movement", "Matrix product a @ b with broadcast batch dimensions.", (),
-               ("a", "b"), _matmul_infer, lower=lambda ctx, xs, p, w: xs[0].matmul(xs[1]), keywords=("dot", "gemm")))
+               ("a", "b"), _matmul_infer, lower=lambda ctx, xs, p, w: xs[0].matmul(xs[1]), keywords=("dot", "gemm"),
+               onnx=lambda c, xs, p, ts: c.node("MatMul", [c.cast(x, c.out_types[0].dtype, t.dtype) for x, t in zip(xs, ts)])))
