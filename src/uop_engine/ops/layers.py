@@ -11,6 +11,7 @@ from ..errors import GraphError
 from ..optable import OpDef, TT, WeightSpec, register
 from ..params import Param, INT, INTS, FLOAT, BOOL, STR
 from ._util import auto_or_check, conv_out, need_rank, tup, as_float
+from . import _onnx as ox
 
 _BIAS = Param("bias", BOOL, True, "learn an additive bias")
 
@@ -32,12 +33,20 @@ def _linear_weights(p, ts):
     return w
 
 
+def _linear_onnx(c, xs, p, ts):
+    x = ox.to_float(c, xs[0], ts[0])
+    if len(ts[0].shape) == 2:  # Gemm: what ONNX tools (and the quantizer) know as a dense layer
+        return c.node("Gemm", [x, c.weight("weight")] + ([c.weight("bias")] if p["bias"] else []), transB=1)
+    y = c.node("MatMul", [x, c.weight("weight", perm=(1, 0))])  # pre-transposed, so it stays an initializer
+    return c.node("Add", [y, c.weight("bias")]) if p["bias"] else y
+
+
 register(OpDef("linear", "Linear", "layers", "Fully connected layer: x @ W.T + b over the last axis.",
                (Param("out_features", INT, 10, "output features", min=1),
                 Param("in_features", INT, 0, "input features (0 = infer from the input)", min=0), _BIAS),
                ("x",), _linear_infer, weights=_linear_weights,
                lower=lambda ctx, xs, p, w: xs[0].linear(w["weight"].T, w.get("bias")),
-               keywords=("dense", "fully connected", "fc")))
+               keywords=("dense", "fully connected", "fc"), onnx=_linear_onnx))
 
 
 # ---- convolutions -------------------------------------------------------------------------
@@ -93,6 +102,16 @@ def _conv_weights_nd(nd):
     return weights
 
 
+def _conv_onnx(nd, transpose=False):
+    def entry(c, xs, p, ts):
+        k, s, pad, d = _conv_geom(p, nd)
+        extra = {"output_padding": list(tup(p["output_padding"], nd, "output_padding"))} if transpose else {}
+        return c.node("ConvTranspose" if transpose else "Conv",
+                      [ox.to_float(c, xs[0], ts[0]), c.weight("weight")] + ([c.weight("bias")] if p["bias"] else []),
+                      kernel_shape=list(k), strides=list(s), pads=list(pad) * 2, dilations=list(d), group=p["groups"], **extra)
+    return entry
+
+
 def _conv_lower_nd(nd):
     def lower(ctx, xs, p, w):
         k, s, pad, d = _conv_geom(p, nd)
@@ -104,7 +123,7 @@ def _conv_lower_nd(nd):
 for _nd, _name, _label in ((1, "conv1d", "Conv1D"), (2, "conv2d", "Conv2D")):
     register(OpDef(_name, _label, "layers", f"{_nd}-D convolution over (batch, channels, {'L' if _nd == 1 else 'H, W'}).",
                    _conv_params(_nd), ("x",), _conv_infer_nd(_nd), weights=_conv_weights_nd(_nd),
-                   lower=_conv_lower_nd(_nd), keywords=("convolution",)))
+                   lower=_conv_lower_nd(_nd), keywords=("convolution",), onnx=_conv_onnx(_nd)))
 
 
 def _convt_infer(ts, p):
@@ -138,7 +157,7 @@ def _convt_lower(ctx, xs, p, w):
 
 register(OpDef("conv_transpose2d", "ConvTranspose2D", "layers", "Transposed 2-D convolution (learned upsampling).",
                _conv_params(2, transpose=True), ("x",), _convt_infer, weights=_convt_weights, lower=_convt_lower,
-               keywords=("deconvolution", "upsample")))
+               keywords=("deconvolution", "upsample"), onnx=_conv_onnx(2, transpose=True)))
 
 
 # ---- normalisation ------------------------------------------------------------------------
@@ -178,7 +197,11 @@ def _bn_lower(ctx, xs, p, w):
 register(OpDef("batch_norm", "BatchNorm", "layers", "Batch normalisation over the channel axis (1-D, 2-D, 3-D).",
                (Param("num_features", INT, 0, "channels (0 = infer from the input)", min=0), _EPS,
                 Param("momentum", FLOAT, 0.1, "running-statistics update rate", min=0.0, max=1.0)),
-               ("x",), _bn_infer, weights=_bn_weights, lower=_bn_lower, keywords=("batchnorm", "bn")))
+               ("x",), _bn_infer, weights=_bn_weights, lower=_bn_lower, keywords=("batchnorm", "bn"),
+               # inference mode (running statistics); ONNX momentum weights the old value: 1 - ours
+               onnx=lambda c, xs, p, ts: c.node("BatchNormalization", [ox.to_float(c, xs[0], ts[0])] + [
+                   c.weight(n) for n in ("weight", "bias", "running_mean", "running_var")],
+                   epsilon=float(p["eps"]), momentum=float(1 - p["momentum"]))))
 
 
 def _ln_axes(p, ts):
@@ -203,11 +226,20 @@ def _ln_lower(ctx, xs, p, w):
     return y * w["weight"] + w["bias"] if w else y
 
 
+def _ln_onnx(c, xs, p, ts):
+    import numpy as np
+    ns = _ln_axes(p, ts)
+    dt = as_float(ts[0].dtype)
+    scale = c.weight("weight") if p["elementwise_affine"] else c.const(np.ones(ns), dt)
+    bias = [c.weight("bias")] if p["elementwise_affine"] else []
+    return c.node("LayerNormalization", [ox.to_float(c, xs[0], ts[0]), scale] + bias, axis=-len(ns), epsilon=float(p["eps"]))
+
+
 register(OpDef("layer_norm", "LayerNorm", "layers", "Normalises the last axes of each sample.",
                (Param("normalized_shape", INTS, (), "trailing sizes to normalise (empty = last axis)"), _EPS,
                 Param("elementwise_affine", BOOL, True, "learn a scale and shift")),
                ("x",), lambda ts, p: (_ln_axes(p, ts), [TT(ts[0].shape, as_float(ts[0].dtype))])[1],
-               weights=_ln_weights, lower=_ln_lower, keywords=("layernorm",)))
+               weights=_ln_weights, lower=_ln_lower, keywords=("layernorm",), onnx=_ln_onnx))
 
 
 def _gn_infer(ts, p):
@@ -230,11 +262,25 @@ def _gn_lower(ctx, xs, p, w):
     return y * w["weight"].reshape(shape) + w["bias"].reshape(shape)
 
 
+def _gn_onnx(c, xs, p, ts):
+    """Groups as InstanceNormalization channels of (N, groups, -1), then the per-channel affine."""
+    import numpy as np
+    s, g, dt = ts[0].shape, p["num_groups"], as_float(ts[0].dtype)
+    c.need_static(0, range(1, len(s)), "group norm over batch-dependent axes")
+    x = c.node("Reshape", [ox.to_float(c, xs[0], ts[0]), c.ints([0, g, -1])])
+    y = c.node("InstanceNormalization", [x, c.const(np.ones(g), dt), c.const(np.zeros(g), dt)], epsilon=float(p["eps"]))
+    y = c.node("Reshape", [y, c.ints((0,) + s[1:])])
+    if not p["affine"]:
+        return y
+    shape = (s[1],) + (1,) * (len(s) - 2)
+    return c.node("Add", [c.node("Mul", [y, c.weight("weight", shape=shape)]), c.weight("bias", shape=shape)])
+
+
 register(OpDef("group_norm", "GroupNorm", "layers", "Normalises groups of channels per sample.",
                (Param("num_groups", INT, 1, "number of channel groups", min=1),
                 Param("num_channels", INT, 0, "channels (0 = infer)", min=0), _EPS,
                 Param("affine", BOOL, True, "learn a per-channel scale and shift")),
-               ("x",), _gn_infer, lower=_gn_lower,
+               ("x",), _gn_infer, lower=_gn_lower, onnx=_gn_onnx,
                weights=lambda p, ts: {"weight": WeightSpec((ts[0].shape[1],), "ones"),
                                       "bias": WeightSpec((ts[0].shape[1],), "zeros")} if p["affine"] else {}))
 
@@ -244,11 +290,18 @@ def _rms_lower(ctx, xs, p, w):
     return x * (x.square().mean(axis=-1, keepdim=True) + p["eps"]).rsqrt() * w["weight"]
 
 
+def _rms_onnx(c, xs, p, ts):
+    x, dt = ox.to_float(c, xs[0], ts[0]), as_float(ts[0].dtype)
+    ms = c.reduce("ReduceMean", c.node("Mul", [x, x]), [len(ts[0].shape) - 1], True)
+    inv = c.node("Reciprocal", [c.node("Sqrt", [c.node("Add", [ms, c.const(p["eps"], dt)])])])
+    return c.node("Mul", [c.node("Mul", [x, inv]), c.weight("weight")])
+
+
 register(OpDef("rms_norm", "RMSNorm", "layers", "Scales the last axis by its root-mean-square.",
                (Param("dim", INT, 0, "size of the last axis (0 = infer)", min=0), Param("eps", FLOAT, 1e-6, "stability term", min=0.0)),
                ("x",), lambda ts, p: (auto_or_check(p["dim"], ts[0].shape[-1], "dim", "features in the last axis"),
                                       [TT(ts[0].shape, as_float(ts[0].dtype))])[1],
-               weights=lambda p, ts: {"weight": WeightSpec((ts[0].shape[-1],), "ones")}, lower=_rms_lower))
+               weights=lambda p, ts: {"weight": WeightSpec((ts[0].shape[-1],), "ones")}, lower=_rms_lower, onnx=_rms_onnx))
 
 
 def _emb_infer(ts, p):
@@ -261,7 +314,10 @@ register(OpDef("embedding", "Embedding", "layers", "Looks up a learned vector fo
                (Param("num_embeddings", INT, 100, "vocabulary size", min=1), Param("embedding_dim", INT, 16, "vector size", min=1)),
                ("ids",), _emb_infer,
                weights=lambda p, ts: {"weight": WeightSpec((p["num_embeddings"], p["embedding_dim"]), "normal")},
-               lower=lambda ctx, xs, p, w: w["weight"][xs[0]], keywords=("lookup", "token")))
+               lower=lambda ctx, xs, p, w: w["weight"][xs[0]], keywords=("lookup", "token"),
+               # Gather takes int32/int64 indices only
+               onnx=lambda c, xs, p, ts: c.node("Gather", [c.weight("weight"), xs[0] if ts[0].dtype in ("int32", "int64")
+                                                           else c.cast(xs[0], "int64", ts[0].dtype)], axis=0)))
 
 
 # ---- pooling and dropout ------------------------------------------------------------------
@@ -295,10 +351,20 @@ def _pool_lower(method):
     return lower
 
 
+def _pool_onnx(op_type):
+    def entry(c, xs, p, ts):
+        k, pad = tup(p["kernel_size"], 2, "kernel_size"), tup(p["padding"], 2, "padding")
+        kw = {"count_include_pad": 0} if op_type == "AveragePool" else {}
+        return c.node(op_type, [ox.to_float(c, xs[0], ts[0])], kernel_shape=list(k),
+                      strides=list(tup(p["stride"] or p["kernel_size"], 2, "stride")), pads=list(pad) * 2, **kw)
+    return entry
+
+
 register(OpDef("max_pool2d", "MaxPool2D", "layers", "Maximum over sliding 2-D windows.", _POOL, ("x",), _pool_infer,
-               lower=_pool_lower("max_pool2d"), keywords=("pooling",)))
+               lower=_pool_lower("max_pool2d"), keywords=("pooling",), onnx=_pool_onnx("MaxPool")))
 register(OpDef("avg_pool2d", "AvgPool2D", "layers", "Mean over sliding 2-D windows (padding not counted).", _POOL,
-               ("x",), _pool_infer, lower=_pool_lower("avg_pool2d"), keywords=("pooling", "average")))
+               ("x",), _pool_infer, lower=_pool_lower("avg_pool2d"), keywords=("pooling", "average"),
+               onnx=_pool_onnx("AveragePool")))
 
 
 def _adaptive_infer(ts, p):
@@ -320,8 +386,27 @@ def _adaptive_lower(ctx, xs, p, w):
     return rows[0].stack(*rows[1:], dim=-2) if len(rows) > 1 else rows[0].unsqueeze(-2)
 
 
+def _adaptive_onnx(c, xs, p, ts):
+    import numpy as np
+    (H, W), (oh, ow) = ts[0].shape[2:], tup(p["output_size"], 2, "output_size")
+    c.need_static(0, (2, 3), "adaptive pooling over batch-dependent axes")
+    x, dt = ox.to_float(c, xs[0], ts[0]), as_float(ts[0].dtype)
+    if H % oh == 0 and W % ow == 0:
+        return c.node("AveragePool", [x], kernel_shape=[H // oh, W // ow], strides=[H // oh, W // ow])
+
+    def bins(n, o):  # averaging matrix (o, n) over PyTorch's bins [floor(i*n/o), ceil((i+1)*n/o))
+        m = np.zeros((o, n))
+        for i in range(o):
+            lo, hi = (i * n) // o, -(-((i + 1) * n) // o)
+            m[i, lo:hi] = 1.0 / (hi - lo)
+        return m
+    y = c.node("MatMul", [x, c.const(bins(W, ow).T, dt)])       # (N, C, H, ow)
+    return c.node("MatMul", [c.const(bins(H, oh), dt), y])      # (N, C, oh, ow)
+
+
 register(OpDef("adaptive_avg_pool2d", "AdaptiveAvgPool2D", "layers", "Averages into a fixed output grid.",
-               (Param("output_size", INTS, (1,), "output H,W", min=1),), ("x",), _adaptive_infer, lower=_adaptive_lower))
+               (Param("output_size", INTS, (1,), "output H,W", min=1),), ("x",), _adaptive_infer, lower=_adaptive_lower,
+               onnx=_adaptive_onnx))
 
 
 def _global_infer(ts, p):
@@ -331,12 +416,21 @@ def _global_infer(ts, p):
 
 
 _KEEP = (Param("keepdim", BOOL, False, "keep the spatial axes with size 1"),)
+def _global_onnx(op_type):
+    def entry(c, xs, p, ts):
+        y = c.node(op_type, [ox.to_float(c, xs[0], ts[0])])
+        return y if p["keepdim"] else c.node("Squeeze", [y, c.ints(range(2, len(ts[0].shape)))])
+    return entry
+
+
 register(OpDef("global_avg_pool", "GlobalAvgPool", "layers", "Mean over all spatial axes: (N, C, ...) -> (N, C).",
                _KEEP, ("x",), _global_infer,
-               lower=lambda ctx, xs, p, w: xs[0].mean(axis=tuple(range(2, xs[0].ndim)), keepdim=p["keepdim"])))
+               lower=lambda ctx, xs, p, w: xs[0].mean(axis=tuple(range(2, xs[0].ndim)), keepdim=p["keepdim"]),
+               onnx=_global_onnx("GlobalAveragePool")))
 register(OpDef("global_max_pool", "GlobalMaxPool", "layers", "Maximum over all spatial axes: (N, C, ...) -> (N, C).",
                _KEEP, ("x",), _global_infer,
-               lower=lambda ctx, xs, p, w: xs[0].max(axis=tuple(range(2, xs[0].ndim)), keepdim=p["keepdim"])))
+               lower=lambda ctx, xs, p, w: xs[0].max(axis=tuple(range(2, xs[0].ndim)), keepdim=p["keepdim"]),
+               onnx=_global_onnx("GlobalMaxPool")))
 
 
 def _dropout_lower(ctx, xs, p, w):
@@ -347,4 +441,6 @@ def _dropout_lower(ctx, xs, p, w):
 
 register(OpDef("dropout", "Dropout", "layers", "Zeroes random elements while training (scaled by 1/(1-p)).",
                (Param("p", FLOAT, 0.5, "drop probability", min=0.0, max=0.99),), ("x",),
-               lambda ts, p: [ts[0]], lower=_dropout_lower))
+               lambda ts, p: [ts[0]], lower=_dropout_lower,
+               # ONNX Dropout is the identity at inference (no training_mode input)
+               onnx=lambda c, xs, p, ts: c.node("Dropout", [xs[0], c.const(p["p"], as_float(ts[0].dtype))])))
