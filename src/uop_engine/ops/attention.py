@@ -5,6 +5,7 @@ from ..errors import GraphError
 from ..optable import OpDef, TT, WeightSpec, register
 from ..params import Param, INT, BOOL
 from ._util import auto_or_check, as_float
+from . import _onnx as ox
 
 
 def _sdpa_infer(ts, p):
@@ -18,11 +19,33 @@ def _sdpa_infer(ts, p):
     return [TT(q[:-1] + (v[-1],), as_float(ts[0].dtype))]
 
 
+def _sdpa_nodes(c, q, k, v, q_shape, k_shape, causal, dt):
+    """softmax(q @ k^T / sqrt(d) [+ causal mask]) @ v from MatMul/Softmax, as tinygrad computes it."""
+    import math
+    import numpy as np
+    r = len(k_shape)
+    kt = c.node("Transpose", [k], perm=list(range(r - 2)) + [r - 1, r - 2])
+    s = c.node("Div", [c.node("MatMul", [q, kt]), c.const(math.sqrt(q_shape[-1]), dt)])
+    if causal:  # additive mask: 0 on and below the diagonal, -inf above (lengths are not the batch)
+        lq, lk = q_shape[-2], k_shape[-2]
+        s = c.node("Add", [s, c.const(np.where(np.tril(np.ones((lq, lk), bool)), 0.0, -np.inf), dt)])
+    return c.node("MatMul", [c.node("Softmax", [s], axis=-1), v])
+
+
+def _sdpa_onnx(c, xs, p, ts):
+    dt = as_float(ts[0].dtype)
+    if p["causal"]:
+        c.need_static(0, [len(ts[0].shape) - 2], "a causal mask over a batch-dependent length")
+        c.need_static(1, [len(ts[1].shape) - 2], "a causal mask over a batch-dependent length")
+    q, k, v = (ox.to_float(c, x, t) for x, t in zip(xs, ts))
+    return _sdpa_nodes(c, q, k, v, ts[0].shape, ts[1].shape, p["causal"], dt)
+
+
 register(OpDef("scaled_dot_product_attention", "Scaled Dot-Product Attention", "attention",
                "softmax(q @ k.T / sqrt(d)) @ v, optionally causal.",
                (Param("causal", BOOL, False, "mask future positions"),), ("query", "key", "value"), _sdpa_infer,
                lower=lambda ctx, xs, p, w: xs[0].scaled_dot_product_attention(xs[1], xs[2], is_causal=p["causal"]),
-               keywords=("sdpa", "attention")))
+               keywords=("sdpa", "attention"), onnx=_sdpa_onnx))
 
 
 def _mha_infer(ts, p):
@@ -56,9 +79,27 @@ def _mha_lower(ctx, xs, p, w):
     return y.linear(w["out_proj_weight"].T, w.get("out_proj_bias"))
 
 
+def _mha_onnx(c, xs, p, ts):
+    """Projections as MatMul with pre-transposed initializers, heads by Reshape/Transpose."""
+    n, l, e = ts[0].shape
+    h, dt = p["num_heads"], as_float(ts[0].dtype)
+    c.need_static(0, [1, 2], "attention over a batch-dependent length")
+    x = ox.to_float(c, xs[0], ts[0])
+
+    def proj(y, w, b):
+        y = c.node("MatMul", [y, c.weight(w, perm=(1, 0))])
+        return c.node("Add", [y, c.weight(b)]) if p["bias"] else y
+    q, k, v = c.node("Split", [proj(x, "in_proj_weight", "in_proj_bias"), c.ints([e, e, e])], n_out=3, axis=-1)
+    heads = [c.node("Transpose", [c.node("Reshape", [t, c.ints([0, 0, h, e // h])])], perm=[0, 2, 1, 3]) for t in (q, k, v)]
+    y = _sdpa_nodes(c, *heads, (n, h, l, e // h), (n, h, l, e // h), p["causal"], dt)
+    y = c.node("Reshape", [c.node("Transpose", [y], perm=[0, 2, 1, 3]), c.ints([0, 0, e])])
+    return proj(y, "out_proj_weight", "out_proj_bias")
+
+
 register(OpDef("multi_head_attention", "Multi-Head Attention", "attention",
                "Self-attention with num_heads heads over (batch, length, embed_dim).",
                (Param("num_heads", INT, 4, "attention heads", min=1),
                 Param("embed_dim", INT, 0, "features (0 = infer)", min=0),
                 Param("causal", BOOL, False, "mask future positions"), Param("bias", BOOL, True, "learn projection biases")),
-               ("x",), _mha_infer, weights=_mha_weights, lower=_mha_lower, keywords=("mha", "self-attention")))
+               ("x",), _mha_infer, weights=_mha_weights, lower=_mha_lower, keywords=("mha", "self-attention"),
+               onnx=_mha_onnx))

@@ -52,7 +52,7 @@ register(OpDef("conv_block", "Conv Block", "blocks", "Conv2D, normalisation, act
                 Param("pool", STR, "none", "pooling after the activation", choices=("none", "max", "avg")),
                 Param("pool_size", INT, 2, "pooling window", min=1),
                 Param("dropout", FLOAT, 0.0, "dropout probability", min=0.0, max=0.99)),
-               ("x",), _infer_via_expand, expand=_conv_block, keywords=("cnn", "convolution")))
+               ("x",), _infer_via_expand, onnx="expand", expand=_conv_block, keywords=("cnn", "convolution")))
 
 
 def _residual(sub, refs, p, types):
@@ -77,7 +77,7 @@ register(OpDef("residual_block", "Residual Block", "blocks",
                 Param("kernel_size", INT, 3, "odd kernel size", min=1, check=lambda v: None if v % 2 else "must be odd"),
                 Param("stride", INT, 1, "stride of the first conv", min=1),
                 Param("activation", STR, "relu", "activation", choices=ACTIVATIONS)),
-               ("x",), _infer_via_expand, expand=_residual, keywords=("resnet", "skip")))
+               ("x",), _infer_via_expand, onnx="expand", expand=_residual, keywords=("resnet", "skip")))
 
 
 def _mlp(sub, refs, p, types):
@@ -98,7 +98,7 @@ register(OpDef("mlp", "MLP", "blocks", "Stack of Linear layers with activations 
                 Param("activation", STR, "relu", "activation", choices=ACTIVATIONS),
                 Param("norm", STR, "none", "normalisation after each hidden layer", choices=("none", "layer")),
                 Param("dropout", FLOAT, 0.0, "dropout after each hidden layer", min=0.0, max=0.99)),
-               ("x",), _infer_via_expand, expand=_mlp, keywords=("perceptron", "feedforward")))
+               ("x",), _infer_via_expand, onnx="expand", expand=_mlp, keywords=("perceptron", "feedforward")))
 
 
 def _se(sub, refs, p, types):
@@ -114,7 +114,7 @@ def _se(sub, refs, p, types):
 
 register(OpDef("se_block", "Squeeze-Excitation", "blocks", "Reweights channels by a learned gate from their means.",
                (Param("reduction", INT, 16, "channel reduction ratio", min=1),), ("x",), _infer_via_expand,
-               expand=_se, keywords=("squeeze", "excitation", "channel attention")))
+               expand=_se, onnx="expand", keywords=("squeeze", "excitation", "channel attention")))
 
 
 def _encoder(sub, refs, p, types):
@@ -146,4 +146,4 @@ register(OpDef("transformer_encoder", "Transformer Encoder", "blocks",
                 Param("activation", STR, "gelu", "feed-forward activation", choices=ACTIVATIONS),
                 Param("norm_first", BOOL, True, "pre-norm (True) or post-norm (False)"),
                 Param("causal", BOOL, False, "mask future positions")),
-               ("x",), _infer_via_expand, expand=_encoder, keywords=("transformer", "encoder", "attention")))
+               ("x",), _infer_via_expand, onnx="expand", expand=_encoder, keywords=("transformer", "encoder", "attention")))

@@ -21,8 +21,10 @@ register(OpDef("input", "Graph Input", "io", "A graph input: per-sample shape an
                 Param("shape", INTS, (1,), "per-sample shape without the batch axis, e.g. 1,28,28"),
                 Param("dtype", STR, "float32", "element type", choices=DTYPES),
                 Param("batch", OPT_INT, None, "fixed batch size (empty = any)", min=1, advanced=True)),
-               (), _input_infer, lower=lambda ctx, xs, p, w: xs[0], keywords=("source", "placeholder")))
+               (), _input_infer, lower=lambda ctx, xs, p, w: xs[0], keywords=("source", "placeholder"),
+               onnx=lambda c, xs, p, ts: c.graph_input(p["name"])))
 
 register(OpDef("output", "Graph Output", "io", "Marks a named graph output.",
                (Param("name", STR, "y", "output name"),), ("x",), lambda ts, p: [ts[0]],
-               lower=lambda ctx, xs, p, w: xs[0], keywords=("sink", "result")))
+               lower=lambda ctx, xs, p, w: xs[0], keywords=("sink", "result"),
+               onnx=lambda c, xs, p, ts: c.node("Identity", xs)))
