@@ -1,0 +1,299 @@
+"""ONNX export: every op and block against the engine in onnxruntime, dynamic batch, metadata,
+checker, atomic writes, and a trained digits CNN giving the same classes."""
+import os
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from uop_engine import GraphBuilder, GraphError, compile_graph, list_ops
+from uop_engine.onnx_export import export_onnx, onnx_metadata, save_onnx
+
+R = np.random.default_rng(0)
+F32 = "float32"
+
+# op -> (params, input shapes (batch first), dtypes or None = all float32, data kind: "n" normal, "p" positive)
+CASES = {
+    "exp2": ({}, [(2, 3)]), "log2": ({}, [(2, 3)], None, "p"), "sin": ({}, [(2, 3)]), "sqrt": ({}, [(2, 3)], None, "p"),
+    "reciprocal": ({}, [(2, 3)], None, "p"), "neg": ({}, [(2, 3)]), "trunc": ({}, [(2, 3)], None, "w"),
+    "exp": ({}, [(2, 3)]), "log": ({}, [(2, 3)], None, "p"), "cos": ({}, [(2, 3)]), "rsqrt": ({}, [(2, 3)], None, "p"),
+    "square": ({}, [(2, 3)]), "floor": ({}, [(2, 3)], None, "w"), "ceil": ({}, [(2, 3)], None, "w"),
+    "sign": ({}, [(2, 4)], None, "z"), "abs": ({}, [(2, 3)]), "clip": ({"min": -0.5, "max": 0.7}, [(2, 3)]),
+    "relu": ({}, [(2, 3)]), "gelu": ({}, [(2, 3)], None, "w"), "silu": ({}, [(2, 3)], None, "w"), "sigmoid": ({}, [(2, 3)]),
+    "tanh": ({}, [(2, 3)]), "softplus": ({}, [(2, 3)], None, "w"), "mish": ({}, [(2, 3)], None, "w"),
+    "hardswish": ({}, [(2, 3)], None, "w"), "relu6": ({}, [(2, 5)], None, "w"),
+    "leaky_relu": ({"negative_slope": 0.2}, [(2, 3)]), "elu": ({"alpha": 0.7}, [(2, 3)]),
+    "softmax": ({"axis": 1}, [(2, 5)]), "log_softmax": ({"axis": -1}, [(2, 5)]),
+    "add": ({}, [(2, 3), (2, 1)]), "sub": ({}, [(2, 3), (2, 3)]), "mul": ({}, [(2, 3), (2, 3)], [F32, "int32"]),
+    "div": ({}, [(2, 3), (2, 3)], None, "p"), "pow": ({}, [(2, 3), (2, 3)], None, "p"),
+    "maximum": ({}, [(2, 3), (2, 3)]), "minimum": ({}, [(2, 3), (2, 3)]), "less": ({}, [(2, 3), (2, 3)]),
+    "less_equal": ({}, [(2, 3), (2, 3)], ["int32", "int32"]), "greater": ({}, [(2, 3), (2, 3)]),
+    "greater_equal": ({}, [(2, 3), (2, 3)], ["int32", "int32"]), "equal": ({}, [(2, 3), (2, 3)], ["int32", "int32"]),
+    "not_equal": ({}, [(2, 3), (2, 3)], ["int32", "int32"]), "where": ({}, [(2, 3), (2, 3), (1, 3)], ["bool", F32, F32]),
+    "cast": ({"dtype": "int32"}, [(2, 3)], None, "w"), "sum": ({"axis": (1,)}, [(2, 3, 4)]),
+    "mean": ({"axis": (1, 2), "keepdim": True}, [(2, 3, 4)]), "max": ({"axis": (2,)}, [(2, 3, 4)]),
+    "min": ({}, [(2, 3, 4)]), "prod": ({"axis": (1,)}, [(2, 3, 4)]), "var": ({"axis": (1,)}, [(2, 5, 4)]),
+    "std": ({"axis": (0, 2), "correction": 0}, [(2, 5, 4)]), "argmax": ({"axis": 1}, [(2, 5)]),
+    "argmin": ({"axis": None}, [(2, 5)]), "reshape": ({"shape": (-1, 4, 3)}, [(2, 12)]),
+    "permute": ({"order": (0, 2, 1)}, [(2, 3, 4)]), "transpose": ({"dim0": 1, "dim1": 2}, [(2, 3, 4)]),
+    "expand": ({"shape": (-1, 3, 4)}, [(2, 1, 4)]), "pad": ({"pads": (1, 2, 0, 1), "value": 0.5}, [(2, 3, 4)]),
+    "slice": ({"axis": 2, "start": 1, "end": -1}, [(2, 3, 5)]), "flip": ({"axis": (1, 2)}, [(2, 3, 4)]),
+    "flatten": ({"start_dim": 2}, [(2, 3, 4, 2)]), "squeeze": ({"axis": 1}, [(2, 1, 4)]),
+    "unsqueeze": ({"axis": -1}, [(2, 4)]), "concat": ({"axis": 1}, [(2, 3), (2, 2), (2, 1)]),
+    "split": ({"sizes": (1, 3), "axis": 1}, [(2, 4)]), "matmul": ({}, [(2, 3, 4), (2, 4, 5)]),
+    "linear": ({"out_features": 4}, [(3, 2, 5)]),
+    "conv1d": ({"out_channels": 4, "kernel_size": (3,), "padding": (1,), "stride": (2,)}, [(2, 3, 9)]),
+    "conv2d": ({"out_channels": 4, "kernel_size": (3, 2), "padding": (1,), "groups": 2, "dilation": (1, 2)}, [(2, 4, 6, 7)]),
+    "conv_transpose2d": ({"out_channels": 3, "kernel_size": (3,), "stride": (2,), "padding": (1,), "output_padding": (1,)},
+                         [(2, 4, 5, 5)]),
+    "batch_norm": ({"eps": 1e-3}, [(4, 3, 5, 5)]), "layer_norm": ({"normalized_shape": (3, 6)}, [(2, 3, 6)]),
+    "group_norm": ({"num_groups": 2}, [(2, 4, 3, 3)]), "rms_norm": ({}, [(2, 3, 6)]),
+    "embedding": ({"num_embeddings": 5, "embedding_dim": 3}, [(2, 4)], ["int32"]),
+    "max_pool2d": ({"kernel_size": (3,), "stride": (2,), "padding": (1,)}, [(2, 3, 7, 7)]),
+    "avg_pool2d": ({"kernel_size": (3,), "stride": (2,), "padding": (1,)}, [(2, 3, 6, 6)]),
+    "adaptive_avg_pool2d": ({"output_size": (3, 2)}, [(2, 3, 7, 5)]), "global_avg_pool": ({}, [(2, 3, 4, 4)]),
+    "global_max_pool": ({"keepdim": True}, [(2, 3, 4, 4)]), "dropout": ({"p": 0.3}, [(2, 3)]),
+    "scaled_dot_product_attention": ({"causal": True}, [(2, 4, 8), (2, 4, 8), (2, 4, 6)]),
+    "multi_head_attention": ({"num_heads": 2, "causal": True}, [(2, 5, 8)]),
+    "output": ({"name": "out"}, [(2, 3)]),
+    "conv_block": ({"out_channels": 4, "pool": "max", "norm": "group", "groups": 2}, [(2, 1, 8, 8)]),
+    "residual_block": ({"out_channels": 4, "stride": 2}, [(2, 2, 6, 6)]),
+    "mlp": ({"hidden": (6, 5), "out_features": 3, "norm": "layer", "dropout": 0.2}, [(2, 4)]),
+    "se_block": ({"reduction": 2}, [(2, 4, 3, 3)]),
+    "transformer_encoder": ({"num_heads": 2, "ff_dim": 16}, [(2, 5, 8)]),
+}
+IMPLICIT = {"input"}  # every case graph starts with Graph Inputs
+
+
+def make_data(shape, dtype, kind="n", rng=R):
+    if dtype == "bool":
+        return rng.random(shape) > 0.5
+    if dtype != F32:
+        return rng.integers(0, 5, shape).astype(dtype)
+    if kind == "p":
+        return (np.abs(rng.standard_normal(shape)) + 0.2).astype(np.float32)
+    if kind == "w":  # wide range, away from integers (floor/trunc/cast) and over activation kinks
+        return (rng.uniform(-7, 7, shape) + 0.25).astype(np.float32)
+    if kind == "z":
+        return rng.integers(-2, 3, shape).astype(np.float32)
+    return rng.standard_normal(shape).astype(np.float32)
+
+
+def case_graph(op, params, shapes, dtypes):
+    g = GraphBuilder(op)
+    refs = [g.input(s[1:], name=f"x{i}", dtype=d) for i, (s, d) in enumerate(zip(shapes, dtypes))]
+    g.add(op, *refs, **params)
+    return g.build()
+
+
+def run_both(graph, xs, model=None, weights=None, **kw):
+    """Engine output(s) and onnxruntime output(s), as lists of numpy arrays."""
+    cm = compile_graph(graph, seed=0, weights=weights)
+    ref = cm(*xs)
+    ref = [r.numpy() for r in ref] if isinstance(ref, tuple) else [ref.numpy()]
+    model = model or export_onnx(graph, cm.numpy_weights(), **kw)
+    sess = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {i.name: x for i, x in zip(sess.get_inputs(), xs)})
+    return ref, got
+
+
+def assert_same(ref, got):
+    assert len(ref) == len(got)
+    for r, o in zip(ref, got):
+        assert o.shape == r.shape and o.dtype == r.dtype, f"{o.shape} {o.dtype} != engine {r.shape} {r.dtype}"
+        if np.issubdtype(r.dtype, np.floating):
+            np.testing.assert_allclose(o, r, rtol=1e-5, atol=1e-5)
+        else:
+            np.testing.assert_array_equal(o, r)
+
+
+@pytest.mark.parametrize("op", sorted(CASES))
+def test_op_parity_with_onnxruntime(op):
+    params, shapes, dtypes, kind = (CASES[op] + (None, "n"))[:4]
+    dtypes = dtypes or [F32] * len(shapes)
+    g = case_graph(op, params, shapes, dtypes)
+    xs = [make_data(s, d, kind) for s, d in zip(shapes, dtypes)]
+    assert_same(*run_both(g, xs))
+
+
+def test_every_op_has_an_export_entry_and_a_parity_case():
+    ops = [o for o in list_ops() if not o.user]
+    assert not [o.name for o in ops if o.onnx is None]
+    assert all(callable(o.onnx) or (o.onnx == "expand" and o.is_block) for o in ops)
+    missing = [o.name for o in ops if o.name not in CASES and o.name not in IMPLICIT]
+    assert not missing, f"ops without an ONNX parity case: {missing}"
+
+
+@pytest.mark.parametrize("opset", [17, 20, 21])
+def test_other_opsets(opset):
+    g = GraphBuilder("opsets")
+    x = g.input((5, 8))
+    h = g.gelu(g.layer_norm(x))
+    h = g.mish(g.mean(g.var(h, axis=(1,), keepdim=True), axis=(2,)))
+    g.output(g.concat(g.reshape(h, shape=(0, -1)), g.reshape(g.max(x, axis=(1, 2)), shape=(-1, 1))), "y")
+    graph = g.build()
+    xs = [make_data((3, 5, 8), F32)]
+    ref, got = run_both(graph, xs, opset=opset)
+    assert_same(ref, got)
+    ops = {n.op_type for n in export_onnx(graph, opset=opset).graph.node}
+    assert ("Gelu" in ops) == (opset >= 20)
+
+
+def small_cnn():
+    g = GraphBuilder("cnn")
+    x = g.input((1, 8, 8), name="image")
+    h = g.conv_block(x, out_channels=8)
+    h = g.conv_block(h, out_channels=8, pool="max", dropout=0.1)
+    h = g.residual_block(h, out_channels=8)
+    y = g.linear(g.flatten(g.se_block(h, reduction=4)), out_features=10)
+    g.output(y, "logits")
+    g.output(g.argmax(y, axis=-1), "label")
+    return g.build()
+
+
+def test_dynamic_batch_and_checker():
+    graph = small_cnn()
+    cm = compile_graph(graph, seed=3)
+    model = export_onnx(graph, cm.numpy_weights())
+    onnx.checker.check_model(model, full_check=True)
+    (inp,) = model.graph.input
+    assert inp.name == "image" and [d.dim_param or d.dim_value for d in inp.type.tensor_type.shape.dim] == ["N", 1, 8, 8]
+    assert [o.name for o in model.graph.output] == ["logits", "label"]
+    assert model.graph.output[1].type.tensor_type.elem_type == onnx.TensorProto.INT32
+    for n in (1, 7):
+        xs = [make_data((n, 1, 8, 8), F32)]
+        assert_same(*run_both(graph, xs, model=model, weights=cm.numpy_weights()))
+
+
+def test_fixed_batch_export():
+    g = GraphBuilder()
+    x = g.input((6,))
+    g.output(g.reshape(x, shape=(3, 2, 2)), "y")  # only works at batch 2: a fixed batch
+    graph = g.build()
+    with pytest.raises(GraphError, match="another batch size.*dynamic_batch=False"):
+        export_onnx(graph)
+    model = export_onnx(graph, dynamic_batch=False, batch_size=2)
+    assert [d.dim_value for d in model.graph.output[0].type.tensor_type.shape.dim] == [3, 2, 2]
+    assert_same(*run_both(graph, [make_data((2, 6), F32)], model=model))
+
+
+def test_batch_dependent_sizes_stay_dynamic():
+    # reshape over the batch, a variance over the batch axis, squeeze of all size-1 axes
+    g = GraphBuilder()
+    x = g.input((3, 1, 4))
+    v = g.var(g.squeeze(x), axis=(0, 2))
+    g.output(v, "v")
+    g.output(g.reshape(x, shape=(-1,)), "flat")
+    g.output(g.slice(x, axis=0, start=1), "rest")
+    graph = g.build()
+    model = export_onnx(graph)
+    for n in (2, 5):
+        assert_same(*run_both(graph, [make_data((n, 3, 1, 4), F32)], model=model))
+
+
+def test_split_outputs_without_output_nodes_and_name_clash():
+    g = GraphBuilder()
+    x = g.input((5,), name="x")
+    a = g.split(x, sizes=(2,), axis=1)  # chunks 2, 2, 1: a sink with three outputs
+    g.add("relu", g.add("neg", x), id="x_relu")
+    graph = g.build()
+    model = export_onnx(graph)
+    assert [o.name for o in model.graph.output] == [a, f"{a}:1", f"{a}:2", "x_relu"]
+    assert_same(*run_both(graph, [make_data((3, 5), F32)], model=model))
+
+
+def test_metadata_round_trip(tmp_path):
+    graph = small_cnn()
+    graph.meta["training_record_id"] = "run-42"
+    path = tmp_path / "m.onnx"
+    export_onnx(graph, path=path, class_labels=[str(i) for i in range(10)], metadata={"author": "me", "epochs": 3})
+    meta = onnx_metadata(str(path))
+    assert meta["graph_hash"] == graph.hash() and meta["graph_json"].hash() == graph.hash()
+    assert meta["class_labels"] == [str(i) for i in range(10)]
+    assert meta["training_record_id"] == "run-42" and meta["author"] == "me" and meta["epochs"] == "3"
+    onnx.checker.check_model(str(path), full_check=True)
+
+
+def test_atomic_write_keeps_old_file_on_failure(tmp_path, monkeypatch):
+    path = tmp_path / "model.onnx"
+    path.write_bytes(b"old")
+    model = export_onnx(small_cnn())
+
+    def boom(*a, **k):
+        raise OSError("disk full")
+    monkeypatch.setattr(os, "replace", boom)
+    with pytest.raises(OSError, match="disk full"):
+        save_onnx(model, path)
+    assert path.read_bytes() == b"old" and sorted(os.listdir(tmp_path)) == ["model.onnx"]  # no temp file left
+    monkeypatch.undo()
+    save_onnx(model, path)
+    assert onnx.load(str(path)).graph.output[0].name == "logits"
+
+
+def test_errors_name_the_problem():
+    g = GraphBuilder()
+    x = g.input((4,), name="y")
+    g.output(g.relu(x), "y")
+    with pytest.raises(GraphError, match="'y' is used by more than one"):
+        export_onnx(g.build())
+    g = GraphBuilder()
+    g.linear(g.input((4,)), out_features=2, id="fc")
+    with pytest.raises(GraphError, match="params.fc.weight"):
+        export_onnx(g.build(), {})
+    with pytest.raises(GraphError, match="opset 12"):
+        export_onnx(g.build(), opset=12)
+    g = GraphBuilder()
+    g.output(g.split(g.input((2, 4)), sizes=(1,), axis=0), "y")
+    with pytest.raises(GraphError, match="split along the batch.*dynamic_batch=False"):
+        export_onnx(g.build())
+
+
+def digits_cnn():
+    g = GraphBuilder("digits_cnn")
+    x = g.input((1, 8, 8), name="image")
+    h = g.conv_block(x, out_channels=8)
+    h = g.conv_block(h, out_channels=16, pool="max")
+    g.output(g.linear(g.flatten(h), out_features=10), "logits")
+    return g.build()
+
+
+def train_digits(steps=60, seed=0):
+    """The digits CNN trained briefly with plain tinygrad; returns (graph, weights, X_test, y_test)."""
+    from sklearn.datasets import load_digits
+    from sklearn.model_selection import train_test_split
+    from tinygrad import Tensor, TinyJit, nn
+    from tinygrad.helpers import Context
+    d = load_digits()
+    X = (d.images / 16.0).astype(np.float32)[:, None]
+    Xtr, Xte, ytr, yte = train_test_split(X, d.target, test_size=0.25, random_state=seed, stratify=d.target)
+    graph = digits_cnn()
+    m = compile_graph(graph, seed=seed)
+    opt = nn.optim.Adam(m.parameters(), lr=3e-3)
+    rng = np.random.default_rng(seed)
+
+    @TinyJit
+    def step(x, t):  # one fixed batch shape, so one jit
+        opt.zero_grad()
+        loss = m(x, training=True).sparse_categorical_crossentropy(t)
+        loss.backward()
+        return loss.realize(*opt.schedule_step(), *m.last_updated)
+    with Context(TRAINING=1):
+        for _ in range(steps):
+            i = rng.choice(len(Xtr), 64, replace=False)
+            step(Tensor(Xtr[i]), Tensor(ytr[i].astype(np.int32)))
+    return graph, m.numpy_weights(), Xte, yte
+
+
+@pytest.fixture(scope="module")
+def trained():
+    return train_digits()
+
+
+def test_trained_digits_cnn_same_classes(trained, tmp_path):
+    graph, weights, X, y = trained
+    model = export_onnx(graph, weights, tmp_path / "digits.onnx", class_labels=list(range(10)))
+    ref, got = run_both(graph, [X], model=model, weights=weights)
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-4, atol=1e-4)
+    assert (got[0].argmax(1) == ref[0].argmax(1)).all()
+    assert (ref[0].argmax(1) == y).mean() > 0.8  # it did learn
