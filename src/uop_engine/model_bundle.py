@@ -74,7 +74,7 @@ class ModelBundle:
     def to_bytes(self) -> bytes:
         from safetensors.numpy import save
         weights = save({k: np.ascontiguousarray(v) for k, v in sorted(self.weights.items())},
-                       metadata={"format": BUNDLE_FORMAT, "graph_hash": self.graph_hash})
+                       metadata={"format": BUNDLE_FORMAT})  # one key: safetensors orders several at random
         buf = io.BytesIO()
         # fixed timestamps so the same model always gives the same bytes
         with zipfile.ZipFile(buf, "w") as z:

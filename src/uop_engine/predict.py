@@ -73,8 +73,11 @@ def input_arrays(model, X: Any, what: str = "X") -> list[np.ndarray]:
 class Predictor:
     """Runs a model in inference mode on numpy batches, one TinyJit per batch shape."""
 
-    def __init__(self, model_or_bundle: Any, device: str | None = None, jit: bool = True, beam: int = 0):
+    def __init__(self, model_or_bundle: Any, device: str | None = None, jit: bool = True, beam: int = 0,
+                 fold_bn: bool = False):
         self.model = as_model(model_or_bundle, device)
+        if fold_bn:  # fewer kernels per batch; outputs equal up to float rounding
+            self.model = fold_batchnorm(self.model)
         self.jit, self.beam = jit, beam
         self._fns: dict[tuple, Any] = {}
 
@@ -93,9 +96,10 @@ class Predictor:
     def run_batch(self, xs: Sequence[np.ndarray]) -> list[np.ndarray]:
         """Outputs for one batch (arrays already prepared by `input_arrays`)."""
         from tinygrad import Context, Tensor
+        from .train import beam_ctx
         dev = self.model.device
         key = tuple((a.shape, a.dtype.str) for a in xs)
-        with Context(BEAM=self.beam):
+        with Context(**beam_ctx(self.beam)):
             out = self._fn(key)(*[Tensor(a, device=dev) for a in xs])
         outs = out if isinstance(out, tuple) else (out,)
         return [o.numpy().copy() for o in outs]  # copy: a jit reuses its output buffer next call
@@ -194,3 +198,141 @@ def _take(labels: list, idx: np.ndarray) -> list | np.ndarray:
     if all(isinstance(c, (int, np.integer)) and not isinstance(c, bool) for c in labels):
         return np.asarray(labels, dtype=np.int64)[idx]
     return [labels[i] for i in idx]
+
+
+# ---- tables ---------------------------------------------------------------------------------------
+def table_inputs(model, batch: Any, feature_spec: dict | None = None) -> list[np.ndarray]:
+    """Graph inputs from a pyarrow RecordBatch/Table. `feature_spec` maps input names to column
+    lists ({"inputs": {"x": ["c1", "c2", ...]}}); without one, every numeric column feeds the
+    single graph input in table order (a single list column holds whole samples)."""
+    import pyarrow as pa
+    names = model.input_names
+    spec = (feature_spec or {}).get("inputs") if feature_spec else None
+    if spec is None:
+        if len(names) != 1:
+            raise DataError(f"the graph has {len(names)} inputs ({', '.join(names)}); give a feature spec "
+                            "that names the columns of each input")
+        spec = {names[0]: [f.name for f in batch.schema if _numeric_or_list(f.type)]}
+    out = {}
+    for name in names:
+        cols = spec.get(name)
+        if not cols:
+            raise DataError(f"the feature spec names no columns for graph input '{name}'")
+        missing = [c for c in cols if c not in batch.schema.names]
+        if missing:
+            raise DataError(f"column(s) {missing[:5]} for graph input '{name}' are not in the table; "
+                            f"it has {batch.schema.names[:10]}")
+        arrs = []
+        for c in cols:
+            col = batch.column(c)
+            if isinstance(col, pa.ChunkedArray):
+                col = col.combine_chunks()
+            if col.null_count:
+                raise DataError(f"column '{c}' has {col.null_count} missing values; fill or filter them first")
+            if pa.types.is_list(col.type) or pa.types.is_fixed_size_list(col.type) or pa.types.is_large_list(col.type):
+                arrs.append(np.stack(col.to_numpy(zero_copy_only=False)).astype(np.float32, copy=False))
+            else:
+                arrs.append(col.to_numpy(zero_copy_only=False)[:, None])
+        out[name] = arrs[0] if len(arrs) == 1 else np.concatenate(arrs, axis=1)
+    return input_arrays(model, out, "table")
+
+
+def _numeric_or_list(t) -> bool:
+    import pyarrow as pa
+    if pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_large_list(t):
+        return _numeric_or_list(t.value_type)
+    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+
+
+def iter_predict_table(model_or_bundle: Any, batches: Iterable[Any], *, feature_spec: dict | None = None,
+                       batch_size: int = 256, keep_columns: bool | Sequence[str] = True, probabilities: bool = True,
+                       task: str | None = None, classes: Sequence | None = None, target: str | None = None,
+                       device: str | None = None, fold_bn: bool = False) -> Iterator[Any]:
+    """For each incoming pyarrow RecordBatch, yield a RecordBatch of the kept input columns plus
+    the prediction columns. Memory stays at about one incoming batch."""
+    import pyarrow as pa
+    from .model_bundle import ModelBundle
+    b = model_or_bundle
+    if isinstance(b, (str, bytes)) or hasattr(b, "__fspath__"):
+        b = ModelBundle.load(b)
+    if isinstance(b, ModelBundle):
+        task = task or b.task
+        classes = classes if classes is not None else b.classes
+        feature_spec = feature_spec if feature_spec is not None else b.feature_spec
+        target = target or (b.feature_spec or {}).get("target")
+    pred = Predictor(b, device, fold_bn=fold_bn)
+    from .infer import analyze
+    names = analyze(pred.model.graph).output_names
+    for batch in batches:
+        if batch.num_rows == 0:
+            continue
+        xs = table_inputs(pred.model, batch, feature_spec)
+        parts = [pred.run_batch([a[i:i + batch_size] for a in xs]) for i in range(0, batch.num_rows, batch_size)]
+        outs = [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
+        cols = outputs_to_columns(outs, task or "other", classes, names, target or "y", probabilities)
+        keep = batch.schema.names if keep_columns is True else list(keep_columns or [])
+        arrays = [batch.column(c) for c in keep] + [pa.array(v) for v in cols.values()]
+        yield pa.RecordBatch.from_arrays(arrays, names=keep + list(cols))
+
+
+def predict_table(model_or_bundle: Any, table: Any, **kw) -> Any:
+    """Whole-table version of `iter_predict_table` (same keyword arguments); returns a pyarrow Table."""
+    import pyarrow as pa
+    batches = table.to_batches() if isinstance(table, pa.Table) else [table]
+    out = list(iter_predict_table(model_or_bundle, batches, **kw))
+    if not out:
+        raise DataError("the table has no rows to predict")
+    return pa.Table.from_batches(out)
+
+
+# ---- BatchNorm folding --------------------------------------------------------------------------
+_FOLDABLE = ("conv1d", "conv2d", "linear")
+
+
+def fold_batchnorm(model):
+    """An inference-only copy of `model` with each BatchNorm that directly follows a Conv1D,
+    Conv2D or Linear (and is that layer's only consumer) folded into the layer's weights:
+    W' = W * s, b' = (b - mean) * s + beta with s = gamma / sqrt(running_var + eps).
+    Works on the block-expanded graph, so BatchNorms inside Conv/Residual blocks fold too."""
+    from .compile import compile_graph
+    from .graph import split_ref
+    from .infer import analyze
+    an = analyze(model.graph)
+    g = an.atomic.copy()
+    w = dict(model.numpy_weights())
+    by_id = {n.id: n for n in g.nodes}
+    users: dict[str, int] = {}
+    for n in g.nodes:
+        for r in n.inputs:
+            users[split_ref(r)[0]] = users.get(split_ref(r)[0], 0) + 1
+    rename: dict[str, str] = {}
+    for n in list(g.nodes):
+        if n.op != "batch_norm" or len(n.inputs) != 1:
+            continue
+        src = by_id[split_ref(n.inputs[0])[0]]
+        if src.op not in _FOLDABLE or users.get(src.id) != 1 or src.id in rename.values():
+            continue
+        eps = an.params[n.id]["eps"]
+        scale = w[f"params.{n.id}.weight"] / np.sqrt(w[f"params.{n.id}.running_var"] + eps)
+        wk = f"params.{src.id}.weight"
+        # conv weights are (out, in, k...), linear (out, in): the output channel is axis 0 for both
+        w[wk] = (w[wk] * scale.reshape((-1,) + (1,) * (w[wk].ndim - 1))).astype(np.float32)
+        bias = w.get(f"params.{src.id}.bias", np.zeros_like(scale))
+        w[f"params.{src.id}.bias"] = ((bias - w[f"params.{n.id}.running_mean"]) * scale
+                                      + w[f"params.{n.id}.bias"]).astype(np.float32)
+        src.params = dict(src.params, bias=True)
+        for k in ("weight", "bias", "running_mean", "running_var"):
+            w.pop(f"params.{n.id}.{k}", None)
+        g.nodes.remove(n)
+        rename[n.id] = src.id
+    if not rename:
+        return model
+    for n in g.nodes:
+        n.inputs = [rename.get(split_ref(r)[0], split_ref(r)[0]) + (f":{split_ref(r)[1]}" if ":" in r else "")
+                    for r in n.inputs]
+    outs = [rename.get(split_ref(r)[0], split_ref(r)[0]) for r in an.outputs]
+    if [split_ref(r)[0] for r in g.output_refs()] != outs:  # keep the graph's outputs and their order
+        for i, r in enumerate(outs):
+            g.nodes.append(type(g.nodes[0])(f"__out{i}", "output", {"name": an.output_names[i]}, [r]))
+    g.name = model.graph.name + " (BN folded)"
+    return compile_graph(g, device=model.device, weights=w)

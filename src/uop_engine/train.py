@@ -84,7 +84,7 @@ class TrainConfig:
     stop_on_nan: bool = True           # raise when the loss is NaN/inf, naming epoch and batch
     device: str = "auto"               # auto (tinygrad's default) | CPU | CUDA | METAL | ...
     jit: bool = True                   # TinyJit the training step (one jit per batch shape)
-    beam: int = 0                      # tinygrad BEAM search width for kernels (0 = off)
+    beam: int = 0                      # tinygrad BEAM search width (0 = tinygrad's own BEAM env setting)
     seed: int = 0                      # weight init, shuffling, validation split and dropout
     # checkpoints
     checkpoint_every: int = 0          # save every N epochs (0 = never); needs checkpoint_dir
@@ -214,6 +214,11 @@ def array_fingerprint(*arrays: Any) -> str:
     return h.hexdigest()[:16]
 
 
+def beam_ctx(beam: int) -> dict[str, int]:
+    """Context settings for a BEAM width; 0 leaves tinygrad's own setting (the BEAM env var)."""
+    return {"BEAM": int(beam)} if beam and beam > 0 else {}
+
+
 def resolve_device(name: str | None) -> str:
     from tinygrad import Device
     if name in (None, "", "auto", "AUTO"):
@@ -290,6 +295,7 @@ class Trainer:
                                   eps=cfg.eps)
         self.loss_fn = loss_function(cfg.loss, huber_delta=cfg.huber_delta, label_smoothing=cfg.label_smoothing)
         self._train_fns: dict[tuple, Any] = {}
+        self._lr_input = True
         self._eval_fns: dict[tuple, Any] = {}
 
     # ---- jitted steps ---------------------------------------------------------------------
@@ -308,8 +314,11 @@ class Trainer:
             model, opt, cfg = self.model, self.opt, self.config
 
             def step(*args):
-                *xs, y, lr = args
-                opt.lr.assign(lr)  # the schedule's value for this step, an input so the jit replays it
+                if self._lr_input:
+                    *xs, y, lr = args
+                    opt.lr.assign(lr)  # the schedule's value for this step, an input so the jit replays it
+                else:
+                    *xs, y = args
                 opt.zero_grad()
                 out = model.forward(*xs, training=True)
                 loss = self.loss_fn(out, y)
@@ -323,7 +332,7 @@ class Trainer:
                     for p in opt.params:
                         p.grad = p.grad * scale.cast(p.grad.dtype)
                 stats = self._stats(out.detach(), y, loss.detach())
-                Tensor.realize(stats, opt.lr, *opt.schedule_step())  # includes BatchNorm running stats
+                Tensor.realize(stats, *([opt.lr] if self._lr_input else []), *opt.schedule_step())  # + BN stats
                 return stats
             self._train_fns[key] = TinyJit(step) if cfg.jit else step
         return self._train_fns[key]
@@ -350,7 +359,7 @@ class Trainer:
         xs, t = _prepared if _prepared is not None else self._prepare(X, y, "X")
         n, bs = t.shape[0], self.config.batch_size
         tot = np.zeros(3, np.float64)
-        with Context(BEAM=self.config.beam):
+        with Context(**beam_ctx(self.config.beam)):
             for i in range(0, n, bs):
                 arrs = [a[i:i + bs] for a in xs] + [t[i:i + bs]]
                 s = self._eval_fn(self._key(arrs))(*[Tensor(a, device=self.device) for a in arrs]).numpy()
@@ -385,7 +394,7 @@ class Trainer:
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
             progress: Callable[[float, str], None] | None = None, should_stop: Callable[[], bool] | None = None,
             data_fingerprint: str | None = None, resume_from: str | None = None) -> TrainResult:
-        from tinygrad import Context, Tensor, dtypes
+        from tinygrad import Context, Tensor
         from .optim import make_schedule
         cfg, dev = self.config, self.device
         started = time.time()
@@ -400,6 +409,11 @@ class Trainer:
         lr_at = make_schedule(cfg.schedule, cfg.lr, steps_per_epoch=spe, epochs=cfg.epochs, step_size=cfg.step_size,
                               gamma=cfg.gamma, min_lr=cfg.min_lr, warmup_steps=cfg.warmup_steps or cfg.warmup_epochs * spe,
                               pct_start=cfg.pct_start, div_factor=cfg.div_factor, final_div_factor=cfg.final_div_factor)
+        # a constant learning rate stays in the optimizer; otherwise each step gets it as an input
+        self._lr_input = not (cfg.schedule == "constant" and cfg.warmup_steps == 0 and cfg.warmup_epochs == 0)
+        if not self._lr_input:
+            from .optim import set_lr
+            set_lr(self.opt, cfg.lr)
         Tensor.manual_seed(cfg.seed)  # dropout masks; shuffling uses numpy generators seeded per epoch
         st = {"epoch": 0, "step": 0, "history": [], "best": None, "best_epoch": None, "wait": 0, "best_weights": None}
         if resume_from is not None:
@@ -413,7 +427,7 @@ class Trainer:
             rec = self._record(started, st, n, 0 if val is None else val[1].shape[0], fp, reason, resume_from)
             return TrainResult(self.model, st["history"], rec, self.classes, cfg.task, st["best_epoch"], reason, checkpoints)
 
-        with Context(TRAINING=1, BEAM=cfg.beam):
+        with Context(TRAINING=1, **beam_ctx(cfg.beam)):
             for epoch in range(st["epoch"], cfg.epochs):
                 t0 = time.perf_counter()
                 order = np.random.default_rng([cfg.seed, epoch]).permutation(n) if cfg.shuffle else np.arange(n)
@@ -425,7 +439,9 @@ class Trainer:
                     idx = order[b * bs:(b + 1) * bs]
                     arrs = [a[idx] for a in xs] + [t[idx]]
                     lr = lr_at(st["step"])
-                    ts = [Tensor(a, device=dev) for a in arrs] + [Tensor([lr], dtype=dtypes.float32, device=dev)]
+                    ts = [Tensor(a, device=dev) for a in arrs]
+                    if self._lr_input:
+                        ts.append(Tensor(np.array([lr], np.float32), device=dev))
                     s = self._train_fn(self._key(arrs))(*ts).numpy()
                     if cfg.stop_on_nan and not np.isfinite(s[0]):
                         raise TrainingError(f"the loss became {s[0]} at epoch {epoch + 1}, batch {b + 1} of {spe}; "
