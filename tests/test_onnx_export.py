@@ -1,5 +1,6 @@
 """ONNX export: every op and block against the engine in onnxruntime, dynamic batch, metadata,
 checker, atomic writes, and a trained digits CNN giving the same classes."""
+import functools
 import os
 
 import numpy as np
@@ -258,31 +259,19 @@ def digits_cnn():
     return g.build()
 
 
-def train_digits(steps=60, seed=0):
-    """The digits CNN trained briefly with plain tinygrad; returns (graph, weights, X_test, y_test)."""
+@functools.lru_cache(maxsize=None)  # shared with test_quantize within one session
+def train_digits(epochs=3, seed=0):
+    """The digits CNN trained briefly with the project's trainer; returns (graph, weights, X_test, y_test)."""
     from sklearn.datasets import load_digits
     from sklearn.model_selection import train_test_split
-    from tinygrad import Tensor, TinyJit, nn
-    from tinygrad.helpers import Context
+    from uop_engine.train import train
     d = load_digits()
     X = (d.images / 16.0).astype(np.float32)[:, None]
-    Xtr, Xte, ytr, yte = train_test_split(X, d.target, test_size=0.25, random_state=seed, stratify=d.target)
+    # 1344 training rows = 21 batches of 64: one batch shape, so one jitted step to compile
+    Xtr, Xte, ytr, yte = train_test_split(X, d.target, test_size=453, random_state=seed, stratify=d.target)
     graph = digits_cnn()
-    m = compile_graph(graph, seed=seed)
-    opt = nn.optim.Adam(m.parameters(), lr=3e-3)
-    rng = np.random.default_rng(seed)
-
-    @TinyJit
-    def step(x, t):  # one fixed batch shape, so one jit
-        opt.zero_grad()
-        loss = m(x, training=True).sparse_categorical_crossentropy(t)
-        loss.backward()
-        return loss.realize(*opt.schedule_step(), *m.last_updated)
-    with Context(TRAINING=1):
-        for _ in range(steps):
-            i = rng.choice(len(Xtr), 64, replace=False)
-            step(Tensor(Xtr[i]), Tensor(ytr[i].astype(np.int32)))
-    return graph, m.numpy_weights(), Xte, yte
+    res = train(graph, Xtr, ytr, {"epochs": epochs, "batch_size": 64, "lr": 3e-3, "seed": seed})
+    return graph, res.weights(), Xte, yte
 
 
 @pytest.fixture(scope="module")
