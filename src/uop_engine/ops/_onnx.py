@@ -49,8 +49,9 @@ def binary(op_type: str, compare: bool = False, negate: bool = False):
 def reduce(op_type: str, float_in: bool = False):
     def entry(ctx, xs, p, ts):
         x = to_float(ctx, xs[0], ts[0]) if float_in else xs[0]
-        axes = None if p["axis"] is None else norm_axes(p["axis"], len(ts[0].shape))
-        return ctx.reduce(op_type, x, axes, p["keepdim"])
+        if p["axis"] is not None:
+            norm_axes(p["axis"], len(ts[0].shape))  # checks them; ONNX takes negative axes as they are
+        return ctx.reduce(op_type, x, p["axis"], p["keepdim"])
     return entry
 
 

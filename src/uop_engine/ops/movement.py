@@ -162,13 +162,13 @@ register(OpDef("slice", "Slice", "movement", "Keeps start:end along one axis (ti
                _slice_infer, lower=_slice_lower, keywords=("shrink", "crop"),
                # the raw start/end (ONNX clamps like Python), so slicing the batch axis stays dynamic
                onnx=lambda c, xs, p, ts: c.node("Slice", [xs[0], c.ints([p["start"]]), c.ints([_I64_MAX if p["end"] is None else p["end"]]),
-                                                          c.ints([norm_axis(p["axis"], len(ts[0].shape))])])))
+                                                          c.ints([p["axis"]])])))
 
 
 def _flip_onnx(c, xs, p, ts):
-    axes = norm_axes(p["axis"], len(ts[0].shape))
-    k = len(axes)
-    return c.node("Slice", [xs[0], c.ints([-1] * k), c.ints([_I64_MIN] * k), c.ints(axes), c.ints([-1] * k)])
+    norm_axes(p["axis"], len(ts[0].shape))  # checks them; ONNX takes negative axes as they are
+    k = len(p["axis"])
+    return c.node("Slice", [xs[0], c.ints([-1] * k), c.ints([_I64_MIN] * k), c.ints(p["axis"]), c.ints([-1] * k)])
 
 
 register(OpDef("flip", "Flip", "movement", "Reverses the order along axes.",
@@ -216,7 +216,7 @@ def _squeeze_onnx(c, xs, p, ts):
     if p["axis"] is None:  # explicit axes: a batch of 1 must not lose its batch axis at run time
         axes = [i for i, d in enumerate(s) if d == 1 and not c.in_dyn[0][i]]
     else:
-        axes = [norm_axis(p["axis"], len(s))]
+        axes = [p["axis"]]
     return c.node("Squeeze", [xs[0], c.ints(axes)]) if axes else c.node("Identity", [xs[0]])
 
 
@@ -235,7 +235,7 @@ def _unsqueeze_infer(ts, p):
 register(OpDef("unsqueeze", "Unsqueeze", "movement", "Inserts a size-1 axis.",
                (Param("axis", INT, 1, "position of the new axis"),), ("x",), _unsqueeze_infer,
                lower=lambda ctx, xs, p, w: xs[0].unsqueeze(p["axis"]),
-               onnx=lambda c, xs, p, ts: c.node("Unsqueeze", [xs[0], c.ints([norm_axis(p["axis"], len(ts[0].shape) + 1)])])))
+               onnx=lambda c, xs, p, ts: c.node("Unsqueeze", [xs[0], c.ints([p["axis"]])])))
 
 
 def _concat_infer(ts, p):
@@ -254,7 +254,7 @@ register(OpDef("concat", "Concatenate", "movement", "Joins two or more tensors a
                (Param("axis", INT, 1, "axis to join along"),), ("a", "b"), _concat_infer,
                lower=lambda ctx, xs, p, w: xs[0].cat(*xs[1:], dim=p["axis"]), variadic=True, keywords=("cat", "stack"),
                onnx=lambda c, xs, p, ts: c.node("Concat", [c.cast(x, c.out_types[0].dtype, t.dtype) for x, t in zip(xs, ts)],
-                                                axis=norm_axis(p["axis"], len(ts[0].shape)))))
+                                                axis=p["axis"])))
 
 
 def _split_infer(ts, p):
@@ -274,7 +274,7 @@ def _split_onnx(c, xs, p, ts):
     ax = norm_axis(p["axis"], len(ts[0].shape))
     c.need_static(0, [ax], "a split along the batch axis")
     sizes = [t.shape[ax] for t in c.out_types]
-    outs = c.node("Split", [xs[0], c.ints(sizes)], n_out=len(sizes), axis=ax)
+    outs = c.node("Split", [xs[0], c.ints(sizes)], n_out=len(sizes), axis=p["axis"])
     return [outs] if len(sizes) == 1 else outs
 
 

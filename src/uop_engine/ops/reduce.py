@@ -81,7 +81,7 @@ def _arg_onnx(op_type):
             i = c.node(op_type, [c.node("Reshape", [xs[0], c.ints([-1])])], axis=0, keepdims=0)
             i = c.node("Reshape", [i, c.ints([1] * nd)]) if p["keepdim"] else i
         else:
-            i = c.node(op_type, [xs[0]], axis=norm_axis(p["axis"], nd), keepdims=int(p["keepdim"]))
+            i = c.node(op_type, [xs[0]], axis=p["axis"], keepdims=int(p["keepdim"]))
         return c.cast(i, "int32", "int64")
     return entry
 
