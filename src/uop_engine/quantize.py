@@ -160,6 +160,7 @@ def _quantize(mode: str, model_or_path: Any, out_path: str | os.PathLike, run, s
             raise GraphError(f"onnxruntime could not quantise the model ({mode}): {e}",
                              fix="try the other mode or export at another opset") from None
         q = onnx.load(tmp_out)
+        onnx.checker.check_model(q, full_check=True)  # everything we write must pass the checker
     finally:
         for p in (tmp_in, tmp_pre, tmp_out):
             if os.path.exists(p):
