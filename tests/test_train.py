@@ -153,10 +153,15 @@ def test_regression_binary_and_records():
     assert len(b.history_frame()) == 2
 
 
-def test_fine_tune_from_bundle_and_errors():
+def test_fine_tune_from_bundle_and_errors(tmp_path):
     X, y = blobs(40)
     first = train(mlp(), X, y, TrainConfig(epochs=2, batch_size=16))
     bundle = first.bundle()
+    path = bundle.save(tmp_path / "m.tuop")
+    zero_lr = TrainConfig(epochs=1, batch_size=16, optimizer="sgd", momentum=0.0, lr=1e-30)
+    for src, init in ((path, None), (mlp(), path)):  # a saved model as the start, or as initial weights
+        tuned = train(src, X, y, zero_lr, initial_weights=init)
+        assert all(np.allclose(tuned.weights()[k], v) for k, v in bundle.weights.items())
     # lr 0 for one epoch: the fine-tuned weights are exactly the bundle's
     again = train(bundle, X, y, TrainConfig(epochs=1, batch_size=16, schedule="step", step_size=1, gamma=0.0,
                                             warmup_steps=0, lr=1e-9, optimizer="sgd", momentum=0.0))

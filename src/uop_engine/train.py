@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import os
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
@@ -259,13 +260,22 @@ class Trainer:
         self.classes = list(classes) if classes is not None else None
         self.init_source: str | None = None
         src = graph_or_model
-        if isinstance(src, (str, dict)):
+        if isinstance(src, os.PathLike) or (isinstance(src, str) and not src.lstrip().startswith("{")):
+            src = ModelBundle.load(src)  # a path to a saved model, for fine-tuning
+        elif isinstance(src, (str, dict)):
             src = Graph.from_json(src) if isinstance(src, str) else Graph.from_dict(src)
         if isinstance(src, ModelBundle):
             self.classes = self.classes if self.classes is not None else src.classes
             initial_weights = src.weights if initial_weights is None else initial_weights
             self.init_source = f"bundle graph {src.graph.hash()}"
             src = src.graph
+        if isinstance(initial_weights, (str, os.PathLike)):  # a saved bundle, or a checkpoint (.json / folder)
+            path = os.fspath(initial_weights)
+            if path.endswith((".json", ".safetensors")) or os.path.isdir(path):
+                from .checkpoint import load_checkpoint
+                initial_weights, self.init_source = load_checkpoint(path).weights, f"checkpoint {path}"
+            else:
+                initial_weights = ModelBundle.load(path)
         if isinstance(initial_weights, ModelBundle):
             self.init_source = f"bundle graph {initial_weights.graph.hash()}"
             initial_weights = initial_weights.weights
@@ -414,7 +424,8 @@ class Trainer:
         if not self._lr_input:
             from .optim import set_lr
             set_lr(self.opt, cfg.lr)
-        Tensor.manual_seed(cfg.seed)  # dropout masks; shuffling uses numpy generators seeded per epoch
+        if not self._train_fns:  # jits captured by an earlier fit() keep the random state they were built with
+            Tensor.manual_seed(cfg.seed)  # dropout masks; shuffling uses numpy generators seeded per epoch
         st = {"epoch": 0, "step": 0, "history": [], "best": None, "best_epoch": None, "wait": 0, "best_weights": None}
         if resume_from is not None:
             self._resume(resume_from, st)
