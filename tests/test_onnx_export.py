@@ -65,6 +65,19 @@ CASES = {
     "transformer_encoder": ({"num_heads": 2, "ff_dim": 16}, [(2, 5, 8)]),
 }
 IMPLICIT = {"input"}  # every case graph starts with Graph Inputs
+# other export paths of the same ops (Gemm vs MatMul, Flatten vs Reshape, divisible adaptive pooling, ...)
+EXTRA = [
+    ("linear", {"out_features": 3, "bias": False}, [(4, 5)]), ("flatten", {}, [(2, 3, 4)]),
+    ("adaptive_avg_pool2d", {"output_size": (2,)}, [(2, 3, 4, 6)]), ("squeeze", {"axis": None}, [(2, 1, 3, 1)]),
+    ("layer_norm", {"elementwise_affine": False}, [(2, 3, 6)]), ("group_norm", {"num_groups": 1, "affine": False}, [(2, 4, 5)]),
+    ("argmax", {"axis": None}, [(2, 5)]), ("slice", {"axis": 0, "start": -3}, [(5, 4)]),
+    ("mean", {}, [(2, 3)], ["int32"]), ("conv2d", {"out_channels": 2, "bias": False, "stride": (2, 1)}, [(2, 3, 5, 5)]),
+    ("scaled_dot_product_attention", {}, [(2, 3, 4), (2, 5, 4), (2, 5, 2)]),
+    ("multi_head_attention", {"num_heads": 1, "bias": False}, [(2, 3, 4)]),
+    ("embedding", {"num_embeddings": 7, "embedding_dim": 2}, [(2, 3)], ["int64"]),
+    ("where", {}, [(2, 3), (2, 3), (2, 3)], [F32, "int32", F32]), ("cast", {"dtype": "bool"}, [(2, 3)], None, "z"),
+    ("concat", {"axis": -1}, [(2, 3), (2, 2)], [F32, "int32"]), ("unsqueeze", {"axis": 0}, [(2, 3)]),
+]
 
 
 def make_data(shape, dtype, kind="n", rng=R):
@@ -116,6 +129,14 @@ def test_op_parity_with_onnxruntime(op):
     g = case_graph(op, params, shapes, dtypes)
     xs = [make_data(s, d, kind) for s, d in zip(shapes, dtypes)]
     assert_same(*run_both(g, xs))
+
+
+@pytest.mark.parametrize("case", EXTRA, ids=lambda c: c[0])
+def test_other_export_paths(case):
+    op, params, shapes, dtypes, kind = (case + (None, "n"))[:5]
+    dtypes = dtypes or [F32] * len(shapes)
+    g = case_graph(op, params, shapes, dtypes)
+    assert_same(*run_both(g, [make_data(s, d, kind) for s, d in zip(shapes, dtypes)]))
 
 
 def test_every_op_has_an_export_entry_and_a_parity_case():
