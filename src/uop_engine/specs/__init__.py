@@ -7,17 +7,12 @@
 
 Op spec classes (`specs.Conv2d`, `specs.ConvBlock`, `specs.ReLU`, ...) are made on first access.
 """
-from .base import OpSpec, Spec, SpecError, class_names, from_dict, spec_class
+from .base import OpSpec, Spec, SpecError, available, class_names, from_dict, spec_class
 from .compose import Parallel, Residual, Sequential
 from .model import Model, Ref, model_from
 
 __all__ = ["Spec", "OpSpec", "SpecError", "Sequential", "Residual", "Parallel", "Model", "Ref", "spec_class",
            "class_names", "from_dict", "model_from", "available"]
-
-
-def available() -> list[str]:
-    """Names of all op spec classes (CamelCase op names and label aliases)."""
-    return sorted(class_names())
 
 
 def __getattr__(name: str):  # PEP 562: op spec classes are generated from the op table on demand

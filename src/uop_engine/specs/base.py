@@ -257,6 +257,11 @@ def class_names() -> dict[str, str]:
     return out
 
 
+def available() -> list[str]:
+    """Names of all op spec classes (CamelCase op names and label aliases)."""
+    return sorted(class_names())
+
+
 def spec_by_name(name: str) -> type[OpSpec]:
     names = class_names()
     if name not in names:

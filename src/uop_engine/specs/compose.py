@@ -17,7 +17,10 @@ def _as_spec(x: Any, where: str) -> Spec:
     if isinstance(x, Spec):
         return x
     if isinstance(x, dict):
-        return from_dict(x)
+        try:
+            return from_dict(x)
+        except SpecError as e:  # say which layer of the (nested) dict was wrong
+            raise SpecError(f"{where} > {e.where}", e.reason, fix=e.fix, field=e.field) from None
     raise SpecError(where, f"expected a spec, got {type(x).__name__}", fix="use specs.Conv2d(...), specs.Sequential([...]), ...")
 
 
