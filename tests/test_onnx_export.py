@@ -269,6 +269,10 @@ def test_errors_name_the_problem():
     g.output(g.split(g.input((2, 4)), sizes=(1,), axis=0), "y")
     with pytest.raises(GraphError, match="split along the batch.*dynamic_batch=False"):
         export_onnx(g.build())
+    g = GraphBuilder()
+    g.linear(g.input((3,), dtype="float16"), out_features=2)  # float32 weights on a float16 input
+    with pytest.raises(GraphError, match="node 'linear_1'.*fails onnx.checker.*Cast to float32"):
+        export_onnx(g.build())
 
 
 def digits_cnn():

@@ -270,10 +270,24 @@ def export_onnx(graph: Graph, weights: dict[str, np.ndarray] | None = None, path
     model.doc_string = f"TinyUOp graph '{graph.name}'"
     helper.set_model_props(model, _metadata(graph, metadata, class_labels))
     if check:
-        onnx.checker.check_model(model, full_check=True)
+        _check(model)
     if path is not None:
         save_onnx(model, path)
     return model
+
+
+def _check(model) -> None:
+    """onnx.checker (full: strict shape/type inference); failures name our node."""
+    import re
+
+    import onnx
+    try:
+        onnx.checker.check_model(model, full_check=True)
+    except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
+        m = re.search(r"node name: ([^#)]*)", str(e))
+        raise GraphError(f"the exported ONNX model fails onnx.checker: {str(e).strip()}", node=m.group(1) if m else None,
+                         fix="weights are float32: feed layers float32 (add a Cast to float32 before them); "
+                             "otherwise this op's ONNX entry needs fixing") from None
 
 
 def _norm(refs: list[str]) -> list[str]:
