@@ -127,6 +127,8 @@ class OnnxCtx:
     def reduce(self, op_type: str, x: str, axes: Iterable[int] | None, keepdims: bool) -> str:
         """Reduce* over `axes` (None = all); axes moved from attribute to input at opset 18."""
         axes = None if axes is None else list(axes)
+        if axes == []:  # ONNX would reduce everything; reducing over no axis changes nothing
+            return self.node("Identity", [x])
         if axes is None:
             return self.node(op_type, [x], keepdims=int(keepdims))
         if op_type == "ReduceSum" or self.opset >= 18:
