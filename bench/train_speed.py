@@ -271,7 +271,11 @@ def sweep(args) -> None:
                "--infer-rows", str(args.infer_rows), "--json",
                "--label", label] + (["--bn-fold"] if args.bn_fold else [])
         t0 = time.perf_counter()
-        p = subprocess.run(cmd, env=os.environ | env, capture_output=True, text=True)
+        try:
+            p = subprocess.run(cmd, env=os.environ | env, capture_output=True, text=True, timeout=args.timeout)
+        except subprocess.TimeoutExpired:  # BEAM's worker pool can hang when a candidate kernel crashes a worker
+            print(f"[{label}] gave no result within {args.timeout} s")
+            continue
         if p.returncode != 0:
             print(f"[{label}] failed: {p.stderr.strip().splitlines()[-1] if p.stderr.strip() else p.returncode}")
             continue
@@ -294,6 +298,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--bn-fold", action="store_true", help="also time a BatchNorm variant with/without BN folding")
     ap.add_argument("--sweep", action="store_true", help="run each tinygrad setting in a subprocess")
+    ap.add_argument("--timeout", type=int, default=900, help="--sweep: seconds allowed per setting")
     ap.add_argument("--memory", action="store_true", help="streaming prediction over --rows rows; peak RSS")
     ap.add_argument("--rows", type=int, default=1_000_000)
     ap.add_argument("--model", default=None, help="--memory: a saved .tuop bundle (default: a fresh 8x8 CNN)")

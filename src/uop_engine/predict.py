@@ -31,8 +31,9 @@ def as_model(model_or_bundle: Any, device: str | None = None):
 
 def input_arrays(model, X: Any, what: str = "X") -> list[np.ndarray]:
     """The model's inputs as arrays in graph-input order, checked and cast to each input's dtype.
-    X: one array (one-input graphs), a dict {input name: array}, or a list/tuple in order."""
-    specs = [p for _, p in model.input_nodes]
+    X: one array (one-input graphs), a dict {input name: array}, or a list/tuple in order.
+    `model` may also be a Graph (only its Graph Input nodes are read)."""
+    specs = _input_specs(model)
     names = [p["name"] for p in specs]
     if isinstance(X, dict):
         missing = [n for n in names if n not in X]
@@ -68,6 +69,15 @@ def input_arrays(model, X: Any, what: str = "X") -> list[np.ndarray]:
                             "fill or drop missing values first")
         out.append(a)
     return out
+
+
+def _input_specs(model) -> list[dict]:
+    from .graph import Graph
+    if isinstance(model, Graph):
+        from .infer import analyze
+        an = analyze(model)
+        return [an.params[n.id] for n in model.inputs()]
+    return [p for _, p in model.input_nodes]
 
 
 class Predictor:
@@ -202,11 +212,11 @@ def _take(labels: list, idx: np.ndarray) -> list | np.ndarray:
 
 # ---- tables ---------------------------------------------------------------------------------------
 def table_inputs(model, batch: Any, feature_spec: dict | None = None) -> list[np.ndarray]:
-    """Graph inputs from a pyarrow RecordBatch/Table. `feature_spec` maps input names to column
+    """Graph inputs (for a CompiledModel or Graph) from a pyarrow RecordBatch/Table. `feature_spec` maps input names to column
     lists ({"inputs": {"x": ["c1", "c2", ...]}}); without one, every numeric column feeds the
     single graph input in table order (a single list column holds whole samples)."""
     import pyarrow as pa
-    names = model.input_names
+    names = [p["name"] for p in _input_specs(model)]
     spec = (feature_spec or {}).get("inputs") if feature_spec else None
     if spec is None:
         if len(names) != 1:
@@ -263,9 +273,7 @@ def iter_predict_table(model_or_bundle: Any, batches: Iterable[Any], *, feature_
     pred = Predictor(b, device, fold_bn=fold_bn)
     from .infer import analyze
     names = analyze(pred.model.graph).output_names
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
+    for batch in _record_batches(batches):
         xs = table_inputs(pred.model, batch, feature_spec)
         parts = [pred.run_batch([a[i:i + batch_size] for a in xs]) for i in range(0, batch.num_rows, batch_size)]
         outs = [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
@@ -275,11 +283,19 @@ def iter_predict_table(model_or_bundle: Any, batches: Iterable[Any], *, feature_
         yield pa.RecordBatch.from_arrays(arrays, names=keep + list(cols))
 
 
+def _record_batches(batches: Iterable[Any]) -> Iterator[Any]:
+    """RecordBatches from an iterable of RecordBatches and/or Tables (KNIME hands over either)."""
+    import pyarrow as pa
+    for b in batches:
+        for rb in (b.to_batches() if isinstance(b, pa.Table) else [b]):
+            if rb.num_rows:
+                yield rb
+
+
 def predict_table(model_or_bundle: Any, table: Any, **kw) -> Any:
     """Whole-table version of `iter_predict_table` (same keyword arguments); returns a pyarrow Table."""
     import pyarrow as pa
-    batches = table.to_batches() if isinstance(table, pa.Table) else [table]
-    out = list(iter_predict_table(model_or_bundle, batches, **kw))
+    out = list(iter_predict_table(model_or_bundle, [table], **kw))
     if not out:
         raise DataError("the table has no rows to predict")
     return pa.Table.from_batches(out)
