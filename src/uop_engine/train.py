@@ -279,8 +279,11 @@ class Trainer:
         if isinstance(initial_weights, ModelBundle):
             self.init_source = f"bundle graph {initial_weights.graph.hash()}"
             initial_weights = initial_weights.weights
-        if isinstance(src, CompiledModel):  # trained in place
+        if isinstance(src, CompiledModel):  # trained in place, on the model's own device
             self.model = src
+            if src.device is not None:
+                from tinygrad import Device
+                self.device = Device.canonicalize(src.device)
             if initial_weights is not None:
                 self.model.load_weights(initial_weights)
         elif isinstance(src, Graph):
@@ -412,7 +415,7 @@ class Trainer:
         val = self._prepare(X_val, y_val, "X_val") if X_val is not None else None
         if val is None and cfg.validation_split > 0:
             xs, t, val = self._split(xs, t)
-        fp = data_fingerprint or array_fingerprint(xs, t, *(val or ()))
+        fp = data_fingerprint or array_fingerprint(*xs, t, *(val[0] + [val[1]] if val else []))
         self._check_monitor(val is not None)
         n, bs = t.shape[0], cfg.batch_size
         spe = -(-n // bs)
