@@ -191,3 +191,20 @@ def test_config_validation_and_dict_round_trip():
         TrainConfig.from_dict({"learning_rate": 0.1})
     with pytest.raises(ConfigError, match="device"):
         train(mlp(), *blobs(8), TrainConfig(device="NOSUCHDEVICE"))
+
+
+@pytest.mark.slow
+def test_digits_example_reaches_97_percent(tmp_path):
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    out = tmp_path / "digits.tuop"
+    p = subprocess.run([sys.executable, os.path.join(root, "examples", "digits_cnn.py"), "--out", str(out)],
+                       capture_output=True, text=True, timeout=600)
+    assert p.returncode == 0, p.stderr[-2000:]
+    last = p.stdout.strip().splitlines()[-1]
+    assert last.startswith("test_accuracy=") and float(last.split("=")[1]) >= 0.97
+    from uop_engine.model_bundle import ModelBundle
+    b = ModelBundle.load(out)
+    assert b.classes == list(range(10)) and b.record["epochs_run"] == 15
