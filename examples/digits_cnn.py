@@ -2,10 +2,10 @@
 
     python examples/digits_cnn.py [--out out/digits_model.tuop] [--epochs 15] [--seed 0] [--beam 0]
 
-The data comes as a pyarrow table (uop_engine.datasets.digits_table), is turned into arrays by
-the data layer, trained with uop_engine.train, scored on the held-out test split and saved
-with ModelBundle. Results go to stdout and are identical for the same seed; timings go to
-stderr. The last line reads `test_accuracy=0.9xx`.
+The data comes as a pyarrow table; uop_engine.predict.table_inputs maps its pixel columns onto
+the graph input; uop_engine.train trains; predict_table scores the held-out test split; the
+result is saved with ModelBundle. Results go to stdout and are identical for the same seed;
+timings go to stderr. The last line reads `test_accuracy=0.9xx`.
 """
 from __future__ import annotations
 
@@ -19,13 +19,8 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(
 
 def digits_tables():
     """(train table, test table): 64 pixel columns (0..1) and a 'digit' column, a fixed stratified
-    75/25 split. Uses uop_engine.datasets when present, else builds the table from scikit-learn."""
-    try:
-        from uop_engine.datasets import digits_table  # noqa: F401  (the data layer)
-    except ImportError:
-        digits_table = None
-    if digits_table is not None:
-        raise NotImplementedError("wire the data layer's splits here")
+    75/25 split, built from scikit-learn's bundled digits.
+    TODO: switch to uop_engine.datasets.digits_table and its splits once the data layer lands."""
     import numpy as np
     import pyarrow as pa
     from sklearn.datasets import load_digits
