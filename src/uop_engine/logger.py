@@ -211,6 +211,7 @@ class Logger:
     def __init__(self) -> None:
         self.run: RunHandle | None = None
         self.config: dict[str, Any] = {}
+        self.last_run_id: Any = None      # the id of the latest run, kept after finish()
         self._atexit = False
 
     def init(self, project: str = "default", config: dict | None = None, *, name: str | None = None,
@@ -220,6 +221,7 @@ class Logger:
         if ctx is not None and ctx.run is not None:
             if config:
                 ctx.run.log_params(config)
+            self.last_run_id = ctx.run.id
             return ctx.run
         if self.run is not None:
             self.finish()
@@ -227,6 +229,7 @@ class Logger:
         st = open_store(store)
         sinks = external_sinks(project, name, self.config) if external else []
         self.run = RunHandle.start(st, project, name, self.config, tags=tags, sinks=sinks)
+        self.last_run_id = self.run.id
         if not self._atexit:  # a script that never calls finish() still closes its run
             atexit.register(self._finish_at_exit)
             self._atexit = True
