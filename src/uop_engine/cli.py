@@ -59,6 +59,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "then run its steps in dependency order, recording every step in the experiment store.")
     p.add_argument("pipeline", metavar="PIPELINE.toml")
     _add_common(p, "artifacts folder (overrides the file's 'out'; default out/<pipeline name>)")
+    p.add_argument("--set", action="append", default=[], metavar="STEP.KEY=VALUE",
+                   help="override a step parameter, e.g. --set train.epochs=1 (TOML value syntax; repeatable)")
     p.add_argument("--check", action="store_true", help="only validate the file and print the run order")
     p.set_defaults(func=cmd.run)
 

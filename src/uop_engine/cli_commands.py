@@ -35,7 +35,7 @@ def _fmt(v: Any) -> str:
 # ---- pipelines -------------------------------------------------------------------------------------
 def run(a: argparse.Namespace) -> int:
     from .pipeline import load_pipeline, run_pipeline
-    cfg = load_pipeline(a.pipeline)
+    cfg = load_pipeline(a.pipeline, _settings(a.set))
     if a.check:
         _say(f"pipeline '{cfg.name}' is valid; run order: {' -> '.join(cfg.order)}")
         return 0
@@ -62,6 +62,16 @@ def _parse_value(text: str) -> Any:
         return text
 
 
+def _settings(items: list[str]) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        key, eq, val = item.partition("=")
+        if not eq or not key.strip():
+            raise UsageError(f"--set {item!r} must look like key=value, e.g. --set epochs=3")
+        out[key.strip()] = _parse_value(val.strip())
+    return out
+
+
 def _data_params(a: argparse.Namespace) -> dict:
     is_file = a.data != "digits" and (Path(a.data).suffix or Path(a.data).exists())
     return {"name": "file" if is_file else a.data, "path": str(Path(a.data).resolve()) if is_file else "",
@@ -80,11 +90,7 @@ def train(a: argparse.Namespace) -> int:
     for flag in ("epochs", "lr", "batch_size", "optimizer"):
         if getattr(a, flag) is not None:
             settings[flag] = getattr(a, flag)
-    for item in a.set:
-        key, eq, val = item.partition("=")
-        if not eq or not key.strip():
-            raise UsageError(f"--set {item!r} must look like key=value, e.g. --set weight_decay=0.01")
-        settings[key.strip()] = _parse_value(val.strip())
+    settings.update(_settings(a.set))
     graph = str(Path(a.graph).resolve())
     steps = [{"name": "data", "type": "dataset", "params": _data_params(a)},
              {"name": "train", "type": "train", "params": {"data": "${data.data}", "graph": graph, **settings}},

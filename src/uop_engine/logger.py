@@ -54,8 +54,13 @@ def numeric(metrics: dict) -> dict[str, float]:
 
 
 def open_store(store: Any = None):
-    """An ExperimentStore from an instance, a path, $TINYUOP_STORE or the store's default path."""
-    from .store import ExperimentStore
+    """An ExperimentStore from an instance, a path, $TINYUOP_STORE or the store's default path;
+    None (nothing recorded, one warning) when the store module is not available."""
+    try:
+        from .store import ExperimentStore
+    except ImportError as e:
+        warnings.warn(f"experiment store not available ({e}); runs are not recorded", RuntimeWarning, stacklevel=2)
+        return None
     if isinstance(store, ExperimentStore):
         return store
     path = store or os.environ.get(STORE_ENV) or None
@@ -171,8 +176,8 @@ class RunHandle:
     def start(cls, store: Any, project: str, name: str | None = None, config: dict | None = None,
               parent: "RunHandle | None" = None, tags: dict | None = None, sinks: list[_Sink] | None = None,
               prefix: str = "") -> "RunHandle":
-        run_id = store.start_run(project, name=name, params=config or {}, parent_id=None if parent is None
-                                 else parent.id, tags=tags or {})
+        run_id = None if store is None else store.start_run(
+            project, name=name, params=config or {}, parent_id=None if parent is None else parent.id, tags=tags or {})
         return cls(store, run_id, project, name, sinks if sinks is not None else [], prefix)
 
     def child(self, name: str, config: dict | None = None, tags: dict | None = None) -> "RunHandle":
@@ -182,22 +187,24 @@ class RunHandle:
     def log_metrics(self, metrics: dict, step: int | None = None) -> dict[str, float]:
         vals = numeric(metrics)
         for k, v in vals.items():  # NaN/inf are stored too: a diverged run should show it
-            self.store.log_metric(self.id, k, v, step=step)
+            if self.store is not None:
+                self.store.log_metric(self.id, k, v, step=step)
         for s in self.sinks:
             s.log({self.prefix + k: v for k, v in vals.items()}, step)
         return vals
 
     def log_params(self, params: dict) -> None:
-        if params:
+        if params and self.store is not None:
             self.store.log_params(self.id, params)
 
     def log_artifact(self, path: str | Path, name: str | None = None, kind: str | None = None) -> None:
-        self.store.log_artifact(self.id, str(path), name=name or Path(path).name, kind=kind)
+        if self.store is not None:
+            self.store.log_artifact(self.id, str(path), name=name or Path(path).name, kind=kind)
         for s in self.sinks:
             s.artifact(str(path))
 
     def end(self, status: str = "finished", finish_sinks: bool = False) -> None:
-        if not self.ended:
+        if not self.ended and self.store is not None:
             self.store.end_run(self.id, status=status)
             self.ended = True
         if finish_sinks:

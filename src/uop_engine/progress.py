@@ -99,10 +99,9 @@ class ProgressDisplay:
     def start(self) -> "ProgressDisplay":
         if self.backend == "rich" and self._rich is None:
             from rich.console import Console
-            from rich.progress import (BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn,
-                                       TimeRemainingColumn)
-            self._rich = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
-                                  TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[message]}"),
+            from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
+            self._rich = Progress(TextColumn("{task.description}"), BarColumn(bar_width=24), TaskProgressColumn(),
+                                  TimeElapsedColumn(), TextColumn("{task.fields[message]}"),
                                   console=Console(file=self.stream))
             self._rich.start()
         return self

@@ -92,8 +92,9 @@ class PipelineConfig:
         return p if p.is_absolute() else self.base_dir / p
 
 
-def load_pipeline(path: str | Path) -> PipelineConfig:
-    """Read and validate a pipeline TOML file (see module docs); raises PipelineConfigError."""
+def load_pipeline(path: str | Path, overrides: dict[str, Any] | None = None) -> PipelineConfig:
+    """Read and validate a pipeline TOML file (see module docs); raises PipelineConfigError.
+    `overrides` {"step.param": value} change step parameters before validation."""
     path = Path(path)
     if not path.is_file():
         raise PipelineConfigError(f"pipeline file '{path}' does not exist" if not path.exists()
@@ -102,7 +103,25 @@ def load_pipeline(path: str | Path) -> PipelineConfig:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as e:
         raise PipelineConfigError(f"not valid TOML: {e}", source=str(path)) from None
+    if overrides:
+        apply_overrides(data, overrides, str(path))
     return parse_pipeline(data, base_dir=path.resolve().parent, source=str(path), default_name=path.stem)
+
+
+def apply_overrides(data: dict, overrides: dict[str, Any], source: str | None = None) -> None:
+    """Set step parameters in raw pipeline data: {"train.epochs": 1} (e.g. from `--set`)."""
+    steps = {s.get("name"): s for s in data.get("steps", []) if isinstance(s, dict)}
+    problems = []
+    for key, value in overrides.items():
+        step, _, param = key.partition(".")
+        if not param:
+            problems.append((None, key, "an override must look like step.param=value"))
+        elif step not in steps:
+            problems.append((step, param, f"override names no step (steps: {', '.join(map(str, steps))})"))
+        else:
+            steps[step].setdefault("params", {})[param] = value
+    if problems:
+        raise PipelineConfigError(problems, source)
 
 
 def loads_pipeline(text: str, base_dir: str | Path | None = None) -> PipelineConfig:

@@ -120,19 +120,22 @@ def cross_validate(data: Dataset, graph: Any, folds: int = 5, split: str = "trai
 def evaluate(model: ModelBundle | str, data: Dataset, split: str = "test", batch_size: int = 256,
              ctx: PipelineContext | None = None) -> dict:
     """Predict a split and score it (accuracy, precision/recall/F1, confusion matrix for
-    classifiers; MAE/RMSE/R2 for regression); writes out/<step>_metrics.json."""
+    classifiers; MAE/RMSE/R2 for regression); in a pipeline also writes out/<step>_metrics.json."""
     from .data_source import score
     from ..predict import predict
     b = _bundle(model, ctx)
     X, y = data.split(split)
     out = predict(b, X, batch_size, device=ctx.device if ctx is not None else None)
     metrics = score(b, out, y)
-    path = _out(ctx, "", f"{_step(ctx, 'evaluate')}_metrics.json")
-    import json
-    from ..checkpoint import atomic_write
-    atomic_write(str(path), json.dumps({"split": split, "n": int(len(y)), **metrics}, indent=1, default=str).encode())
     scalars = {k: v for k, v in metrics.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
-    return {"metrics": scalars, "details": metrics, "n": int(len(y)), "metrics_path": str(path)}
+    res = {"metrics": scalars, "details": metrics, "n": int(len(y))}
+    if ctx is not None and ctx.out_dir is not None:  # in a pipeline: also a metrics file among the artifacts
+        import json
+        from ..checkpoint import atomic_write
+        path = _out(ctx, "", f"{_step(ctx, 'evaluate')}_metrics.json")
+        atomic_write(str(path), json.dumps({"split": split, "n": int(len(y)), **metrics}, indent=1).encode())
+        res["metrics_path"] = str(path)
+    return res
 
 
 def infer(model: ModelBundle | str, data: Dataset, split: str = "test", path: str = "", batch_size: int = 256,
