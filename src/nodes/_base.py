@@ -17,6 +17,21 @@ op_categories = {key: knext.category(path=main_category, level_id=key, name=labe
                                      icon=f"icons/{key}.png") for key, (label, desc) in CATEGORIES.items()}
 graph_category = knext.category(path=main_category, level_id="graph", name="Graph Tools",
                                 description="Inspect, save and load graphs.", icon="icons/graph.png")
+# lifecycle categories: each node module picks one of these
+train_category = knext.category(path=main_category, level_id="train", name="Train & Run",
+                                description="Train models, run inference, read and write models.",
+                                icon="icons/train.png")
+evaluation_category = knext.category(path=main_category, level_id="evaluation", name="Evaluation",
+                                     description="Score predictions: classification, ROC, regression, "
+                                                 "cross-validation, detection mAP.", icon="icons/evaluation.png")
+experiments_category = knext.category(path=main_category, level_id="experiments", name="Experiments",
+                                      description="Browse and compare runs recorded in the experiment store.",
+                                      icon="icons/experiments.png")
+onnx_category = knext.category(path=main_category, level_id="onnx", name="ONNX",
+                               description="Export, quantise and import ONNX models.", icon="icons/onnx.png")
+automation_category = knext.category(path=main_category, level_id="automation", name="Automation",
+                                     description="LLM-assisted nodes: Import Paper, Generate Block.",
+                                     icon="icons/llm.png")
 
 
 def check_canceled(ctx) -> None:
