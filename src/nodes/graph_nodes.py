@@ -18,6 +18,14 @@ _SHAPE = Param("shape", INTS, (1,), "per-sample shape")
 _NUMERIC = (knext.double(), knext.int32(), knext.int64())
 
 
+# the JSON to Graph default: a valid example (digits-sized input -> flatten -> 10 logits)
+_EXAMPLE_JSON = json.dumps({"format": "tinyuop.graph", "version": 1, "name": "example", "nodes": [
+    {"id": "input_1", "op": "input", "params": {"name": "x", "shape": [1, 8, 8]}, "inputs": []},
+    {"id": "flatten_1", "op": "flatten", "params": {}, "inputs": ["input_1"]},
+    {"id": "linear_1", "op": "linear", "params": {"in_features": 64, "out_features": 10}, "inputs": ["flatten_1"]}]},
+    indent=1)
+
+
 def _numeric(col) -> bool:
     return col.ktype in _NUMERIC
 
@@ -183,7 +191,7 @@ class JsonToGraphNode:
     """Reads a graph from TinyUOp graph JSON typed or pasted into the dialog."""
 
     graph_json = knext.MultilineStringParameter("Graph JSON", "TinyUOp graph JSON (format tinyuop.graph).",
-                                                '{"format": "tinyuop.graph", "version": 1, "nodes": []}')
+                                                _EXAMPLE_JSON)
     head = knext.StringParameter("Head", "Node whose output is the head (empty = the last output).", "")
 
     def _build(self):

@@ -76,7 +76,9 @@ class Graph:
         if outs:
             return outs
         used = {split_ref(r)[0] for n in self.nodes for r in n.inputs}
-        return [n.id for n in self.nodes if n.id not in used and n.op != "input"]
+        outs = [n.id for n in self.nodes if n.id not in used and n.op != "input"]
+        # a graph of inputs only (what Graph Input hands on) is the identity network
+        return outs or [n.id for n in self.nodes if n.op == "input"]
 
     # ---- JSON -------------------------------------------------------------------------
     def to_dict(self) -> dict:

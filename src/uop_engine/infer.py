@@ -42,7 +42,7 @@ class _Sub:
     def __init__(self, an: "_Analyzer", prefix: str, top: str):
         self.an, self.prefix, self.top = an, prefix, top
 
-    def add(self, op: str, inputs: list[str], name: str, **params) -> str:
+    def add(self, op: str, inputs: list[str], name: str, /, **params) -> str:  # params may be called "name"
         nid = f"{self.prefix}/{name}"
         return self.an.add(Node(nid, op, params, list(inputs)), self.top)
 
