@@ -2,6 +2,7 @@
 validation error on stderr, 1 runtime failure), files parsed back."""
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -91,3 +92,52 @@ def test_steps_lists_built_in_step_types_with_their_parameters():
         assert name in r.stdout
     r = tinyuop("steps", "trian")
     assert r.returncode == 2 and "did you mean train" in r.stderr
+
+
+def _check_digits_run(out: Path, r, min_accuracy: float):
+    import onnxruntime as ort
+    from uop_engine.model_bundle import ModelBundle
+    from uop_engine.predict import predict
+    assert r.returncode == 0, r.stdout + r.stderr[-3000:]
+    for f in ("train.tuop", "evaluate_metrics.json", "digits_cnn.onnx", "pipeline_summary.json"):
+        assert (out / f).is_file(), f
+    summary = json.loads((out / "pipeline_summary.json").read_text())
+    assert summary["status"] == "finished" and summary["order"] == ["data", "train", "evaluate", "export"]
+    metrics = json.loads((out / "evaluate_metrics.json").read_text())
+    assert metrics["accuracy"] >= min_accuracy and len(metrics["confusion_matrix"]) == 10
+    assert sum(map(sum, metrics["confusion_matrix"])) == metrics["n"]
+    bundle = ModelBundle.load(out / "train.tuop")
+    assert bundle.classes == list(range(10)) and bundle.graph.inputs()[0].params["shape"] == [1, 8, 8]
+    x = np.random.default_rng(0).random((5, 1, 8, 8), dtype=np.float32)
+    sess = ort.InferenceSession(str(out / "digits_cnn.onnx"), providers=["CPUExecutionProvider"])
+    np.testing.assert_allclose(sess.run(None, {sess.get_inputs()[0].name: x})[0], predict(bundle, x),
+                               rtol=1e-4, atol=1e-4)
+    assert "evaluate" in r.stdout and "accuracy=" in r.stdout
+
+
+def test_digits_pipeline_fast_variant_trains_evaluates_and_exports(tmp_path):
+    r = tinyuop("run", ROOT / "examples" / "digits.toml", "--out", tmp_path / "out", "--store", tmp_path / "s.sqlite",
+                "--set", "data.limit=400", "--set", "train.epochs=2", cwd=tmp_path)
+    _check_digits_run(tmp_path / "out", r, 0.3)
+
+
+@pytest.mark.slow
+def test_digits_pipeline_full_reaches_high_accuracy(tmp_path):
+    r = tinyuop("run", ROOT / "examples" / "digits.toml", "--out", tmp_path / "out", "--store", tmp_path / "s.sqlite",
+                cwd=tmp_path, timeout=900)
+    _check_digits_run(tmp_path / "out", r, 0.95)
+
+
+def test_train_eval_commands_share_the_split_and_a_failing_step_exits_1(graph_file, tmp_path):
+    common = ["--limit", "300", "--store", tmp_path / "s.sqlite"]
+    r = tinyuop("train", graph_file, "--epochs", "1", "--out", tmp_path / "t", *common, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    acc_train_cmd = float(re.search(r"evaluate \(.*?accuracy=([0-9.]+)", r.stdout).group(1))
+    r = tinyuop("eval", tmp_path / "t" / "train.tuop", "--json", "--out", tmp_path / "e", *common, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(r.stdout)["accuracy"] == pytest.approx(acc_train_cmd, abs=1e-3)
+    # a graph whose output does not fit the 10 classes fails while running: exit 1, step named
+    bad = tmp_path / "bad.json"
+    bad.write_text(json.dumps([{"op": "flatten"}, {"op": "linear", "out_features": 3}]))
+    r = tinyuop("train", bad, "--epochs", "1", "--out", tmp_path / "b", *common, cwd=tmp_path)
+    assert r.returncode == 1 and "step 'train' failed" in r.stderr
