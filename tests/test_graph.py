@@ -147,3 +147,35 @@ def test_multi_input_graph_by_name():
     np.testing.assert_array_equal(m(b=y, a=x).numpy(), x * y)
     with pytest.raises(GraphError, match="missing graph input"):
         m(x)
+
+
+def test_dtype_inference_matches_what_tinygrad_computes():
+    import numpy as np
+    from uop_engine.infer import summarize
+    g = GraphBuilder()
+    a, b = g.input((3,), name="a", dtype="int32"), g.input((3,), name="b", dtype="int32")
+    g.div(a, b)
+    gr = g.build()
+    out = compile_graph(gr)(np.array([[1, 2, 3]], np.int32), np.array([[2, 2, 2]], np.int32)).numpy()
+    assert summarize(gr).output_dtypes == {"div_1": "float32"} and out.dtype == np.float32
+    np.testing.assert_allclose(out, [[0.5, 1, 1.5]])
+    g = GraphBuilder()
+    g.linear(g.input((4,), dtype="float16"), out_features=2)
+    gr = g.build()
+    out = compile_graph(gr)(np.ones((2, 4), np.float16)).numpy()
+    assert summarize(gr).output_dtypes == {"linear_1": "float32"} and out.dtype == np.float32
+
+
+def test_saved_block_containing_an_output_node_expands(tmp_path):
+    import numpy as np
+    from uop_engine.blocklib import remove_block, save_block
+    b = GraphBuilder()
+    b.output(b.relu(b.input((4,))), name="out")
+    save_block(b.build(), "relu_out", "ReLU with a named output", folder=tmp_path)
+    try:
+        g = GraphBuilder()
+        g.add("user_relu_out", g.input((4,)))
+        x = np.array([[-1, 2, -3, 4]], np.float32)
+        np.testing.assert_allclose(compile_graph(g.build())(x).numpy(), np.maximum(x, 0))
+    finally:
+        remove_block("relu_out")

@@ -269,10 +269,20 @@ def test_errors_name_the_problem():
     g.output(g.split(g.input((2, 4)), sizes=(1,), axis=0), "y")
     with pytest.raises(GraphError, match="split along the batch.*dynamic_batch=False"):
         export_onnx(g.build())
+
+
+def test_float16_input_into_float32_weights_is_promoted_like_tinygrad():
+    import onnxruntime as ort
+    from uop_engine import compile_graph
+    from uop_engine.onnx_export import export_onnx_bytes
     g = GraphBuilder()
-    g.linear(g.input((3,), dtype="float16"), out_features=2)  # float32 weights on a float16 input
-    with pytest.raises(GraphError, match="node 'linear_1'.*fails onnx.checker.*Cast to float32"):
-        export_onnx(g.build())
+    g.layer_norm(g.linear(g.input((3,), dtype="float16"), out_features=4))
+    m = compile_graph(g.build(), seed=0)
+    x = np.random.default_rng(0).random((5, 3)).astype(np.float16)
+    sess = ort.InferenceSession(export_onnx_bytes(g.build(), m.numpy_weights()), providers=["CPUExecutionProvider"])
+    got = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, m(x).numpy(), rtol=1e-5, atol=1e-6)
 
 
 def digits_cnn():

@@ -61,3 +61,18 @@ def test_bad_param_values_are_named():
         resolve_params(OPS["linear"].params, {"out_feature": 3}, node="fc")
     with pytest.raises(GraphError, match="'max' is not one of"):
         resolve_params(OPS["conv_block"].params, {"norm": "max"})
+
+
+def test_blocks_and_only_blocks_export_through_their_expansion():
+    for op in list_ops():
+        assert op.is_block == (op.onnx == "expand"), op.name
+
+
+def test_importing_the_op_table_loads_neither_onnx_nor_tinygrad():
+    import subprocess
+    import sys
+    from pathlib import Path
+    src = Path(__file__).resolve().parent.parent / "src"
+    code = "import sys, uop_engine.ops, uop_engine.graph, uop_engine.infer; print(sorted(m for m in ('onnx', 'tinygrad', 'torch') if m in sys.modules))"
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env={"PYTHONPATH": str(src)})
+    assert r.returncode == 0 and r.stdout.strip() == "[]", r.stdout + r.stderr

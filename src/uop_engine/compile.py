@@ -72,7 +72,7 @@ class CompiledModel:
         return self.forward(*args, training=training, **kwargs)
 
     def forward(self, *args, training: bool = False, **kwargs):
-        from tinygrad import Tensor
+        from tinygrad import Tensor, dtypes
         names = self.input_names
         if len(args) > len(names):
             raise GraphError(f"the graph has {len(names)} inputs ({', '.join(names)}) but {len(args)} were given")
@@ -95,6 +95,8 @@ class CompiledModel:
             if node.op == "input":
                 continue
             xs = [vals[split_ref(r)[0]][split_ref(r)[1]] for r in node.inputs]
+            if node.id in self.params:  # float32 weights: compute in float32 (as shape inference and ONNX say)
+                xs = [x.cast(dtypes.float32) if x.dtype in (dtypes.float16, dtypes.bfloat16) else x for x in xs]
             out = get_op(node.op).lower(ctx, xs, self._an.params[node.id], self.params.get(node.id, {}))
             vals[node.id] = out if isinstance(out, tuple) else (out,)
         outs = tuple(vals[split_ref(r)[0]][split_ref(r)[1]] for r in self._an.outputs)

@@ -79,6 +79,8 @@ class _Analyzer:
             if node.op == "input":
                 types = [TT((p["batch"] or self.batch,) + t.shape[1:], t.dtype) for t in types]
             weights = op.weights(p, in_types) if op.weights else {}
+            if weights:  # weights are float32: tinygrad promotes a float16/bfloat16 input with them
+                types = [TT(t.shape, "float32") if t.dtype in ("float16", "bfloat16") else t for t in types]
         except GraphError as e:
             if e.node is not None:
                 raise

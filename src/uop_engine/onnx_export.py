@@ -240,8 +240,13 @@ def export_onnx(graph: Graph, weights: dict[str, np.ndarray] | None = None, path
         ctx.begin(nid, node.op, in_types, an.types[nid], [dyn[r] for r in _norm(node.inputs)], out_dyn, ws)
         if not callable(op.onnx):
             raise GraphError("has no ONNX export entry", node=nid, op=node.op, fix="add onnx=... to its OpDef")
+        xs = [value[r] for r in _norm(node.inputs)]
+        if ws:  # float32 weights: low-precision float inputs are promoted first, as tinygrad does
+            low = [t.dtype in ("float16", "bfloat16") for t in in_types]
+            xs = [ctx.cast(x, "float32", t.dtype) if lo else x for x, t, lo in zip(xs, in_types, low)]
+            in_types = [type(t)(t.shape, "float32") if lo else t for t, lo in zip(in_types, low)]
         try:
-            outs = op.onnx(ctx, [value[r] for r in _norm(node.inputs)], p, in_types)
+            outs = op.onnx(ctx, xs, p, in_types)
         except GraphError as e:
             raise (e if e.node else GraphError(e.reason, node=nid, op=node.op, param=e.param, fix=e.fix)) from None
         outs = [outs] if isinstance(outs, str) else list(outs)

@@ -113,7 +113,8 @@ register(OpDef("log_softmax", "Log-Softmax", "activation", "log(softmax(x)) alon
 # binary ops: numpy broadcasting; two graph inputs
 def _binary(name, label, fn, doc, out_dtype=None, keywords=(), onnx=None):
     def infer(ts, p):
-        return [TT(broadcast(ts[0].shape, ts[1].shape), out_dtype or promote(ts[0].dtype, ts[1].dtype))]
+        dt = promote(ts[0].dtype, ts[1].dtype)
+        return [TT(broadcast(ts[0].shape, ts[1].shape), out_dtype(dt) if callable(out_dtype) else out_dtype or dt)]
     register(OpDef(name, label, "elementwise", doc, (), ("a", "b"), infer,
                    lower=lambda ctx, xs, p, w: fn(xs[0], xs[1]), keywords=keywords, onnx=onnx))
 
@@ -121,8 +122,10 @@ def _binary(name, label, fn, doc, out_dtype=None, keywords=(), onnx=None):
 _binary("add", "Add", lambda a, b: a + b, "a + b, broadcasting.", keywords=("plus", "sum"), onnx=ox.binary("Add"))
 _binary("sub", "Subtract", lambda a, b: a - b, "a - b, broadcasting.", keywords=("minus",), onnx=ox.binary("Sub"))
 _binary("mul", "Multiply", lambda a, b: a * b, "a * b, broadcasting.", keywords=("times", "product"), onnx=ox.binary("Mul"))
-_binary("div", "Divide", lambda a, b: _float(a) / _float(b), "a / b (true division), broadcasting.", onnx=ox.binary("Div"))
-_binary("pow", "Power", lambda a, b: _float(a).pow(b), "a raised to the power b, broadcasting.", onnx=ox.binary("Pow"))
+_binary("div", "Divide", lambda a, b: _float(a) / _float(b), "a / b (true division), broadcasting.",
+        out_dtype=as_float, onnx=ox.binary("Div"))
+_binary("pow", "Power", lambda a, b: _float(a).pow(b), "a raised to the power b, broadcasting.",
+        out_dtype=as_float, onnx=ox.binary("Pow"))
 _binary("maximum", "Maximum", lambda a, b: a.maximum(b), "Elementwise maximum of a and b.", onnx=ox.binary("Max"))
 _binary("minimum", "Minimum", lambda a, b: a.minimum(b), "Elementwise minimum of a and b.", onnx=ox.binary("Min"))
 _binary("less", "Less", lambda a, b: a < b, "a < b (bool).", out_dtype="bool", onnx=ox.binary("Less", compare=True))
