@@ -9,7 +9,22 @@ from .params import Param
 from .infer import analyze, summarize, fmt_shape
 from .builder import GraphBuilder
 from .compile import compile_graph, CompiledModel
+from .losses import LOSSES
+from .optim import OPTIMIZERS, SCHEDULES
+from .train import TrainConfig, TrainResult, Trainer, train, ConfigError, TrainingError, TrainingCancelled
+from .predict import (Predictor, predict, iter_predict, predict_table, iter_predict_table, outputs_to_columns,
+                      fold_batchnorm)
+from .model_bundle import ModelBundle, BundleError
+from .checkpoint import (CheckpointError, save_checkpoint, load_checkpoint, list_checkpoints, latest_checkpoint,
+                         inspect_checkpoint)
+from .onnx_export import export_onnx, export_onnx_bytes, save_onnx, onnx_metadata
+from .onnx_import import import_onnx, unsupported_ops
 
 __all__ = ["GraphError", "DataError", "Graph", "Node", "merge", "split_ref", "OPS", "OpDef", "TT", "CATEGORIES",
            "get_op", "list_ops", "register", "Param", "analyze", "summarize", "fmt_shape", "GraphBuilder",
-           "compile_graph", "CompiledModel"]
+           "compile_graph", "CompiledModel", "LOSSES", "OPTIMIZERS", "SCHEDULES", "TrainConfig", "TrainResult",
+           "Trainer", "train", "ConfigError", "TrainingError", "TrainingCancelled", "Predictor", "predict",
+           "iter_predict", "predict_table", "iter_predict_table", "outputs_to_columns", "fold_batchnorm",
+           "ModelBundle", "BundleError", "CheckpointError", "save_checkpoint", "load_checkpoint", "list_checkpoints",
+           "latest_checkpoint", "inspect_checkpoint", "export_onnx", "export_onnx_bytes", "save_onnx", "onnx_metadata",
+           "import_onnx", "unsupported_ops"]
