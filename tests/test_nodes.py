@@ -143,3 +143,15 @@ def test_extension_imports_fast_without_tinygrad():
         assert (tg, ox, th) == ("False", "False", "False"), r.stdout
         best = float(dt) if best is None else min(best, float(dt))
     assert best < 0.5, f"importing src/extension.py took {best:.2f} s"
+
+
+def test_python_spec_saved_as_json_runs_the_same_through_the_json_to_graph_node():
+    from uop_engine import specs
+    net = specs.Sequential([specs.Conv2d(out_channels=4, kernel_size=(3, 3), padding=1), specs.Relu(),
+                            specs.Flatten(), specs.Linear(out_features=5)])
+    text = net.to_graph(input_shape=(1, 8, 8)).to_json()
+    spec, obj = chain(JsonToGraphNode, {"graph_json": text})
+    assert spec.data["head_shape"] == [None, 5]
+    x = np.random.default_rng(1).standard_normal((2, 1, 8, 8)).astype(np.float32)
+    np.testing.assert_array_equal(compile_graph(obj.graph, seed=4)(x).numpy(),
+                                  net.build(input_shape=(1, 8, 8), seed=4)(x).numpy())
