@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ from .errors import GraphError
 from .graph import Graph, jsonable, split_ref
 from .optable import OPS, OpDef, register
 from .params import Param, INT, FLOAT, BOOL, STR, INTS
+from .fileio import atomic_write
 
 BLOCK_FORMAT = "tinyuop.block"
 DEFAULT_LIBRARY = Path(os.environ.get("TINYUOP_BLOCK_LIBRARY", Path.home() / ".tinyuop" / "blocks"))
@@ -29,21 +29,6 @@ def op_name(block_name: str) -> str:
     return f"user_{block_name}"
 
 
-def atomic_write(path: Path, data: bytes) -> None:
-    """Write via a temp file in the same folder and os.replace, so readers never see half a file."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def _param_for(name: str, value: Any, doc: str) -> Param:

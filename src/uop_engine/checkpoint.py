@@ -14,12 +14,13 @@ import json
 import os
 import platform
 import re
-import tempfile
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from .fileio import atomic_write
 
 CHECKPOINT_FORMAT = "tinyuop.checkpoint"
 CHECKPOINT_VERSION = 1
@@ -42,21 +43,6 @@ def versions() -> dict[str, str]:
     return out
 
 
-def atomic_write(path: str, data: bytes) -> None:
-    """Write bytes to `path` through a temp file in the same folder and os.replace."""
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".tmp_", dir=folder)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 @dataclass

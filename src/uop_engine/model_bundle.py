@@ -120,7 +120,7 @@ class ModelBundle:
     # ---- files ------------------------------------------------------------------------------
     def save(self, path: str | os.PathLike) -> str:
         """Write atomically (temp file in the same folder, then os.replace); returns the path."""
-        from .checkpoint import atomic_write
+        from .fileio import atomic_write
         path = os.fspath(path)
         atomic_write(path, self.to_bytes())
         return path

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from typing import Any, Iterable
 
 import numpy as np
@@ -23,6 +22,7 @@ from .errors import GraphError
 from .graph import Graph, split_ref
 from .infer import Analysis, analyze
 from .optable import TT, get_op
+from .fileio import atomic_write
 
 DEFAULT_OPSET = 18
 MIN_OPSET, MAX_OPSET = 17, 21          # LayerNormalization needs 17; onnxruntime runs up to 21 here
@@ -363,22 +363,6 @@ def load_model(model_or_path: Any):
     return onnx.load(os.fspath(model_or_path))
 
 
-def atomic_write(path: str | os.PathLike, data: bytes) -> None:
-    """Temp file in the same folder, fsync, os.replace: readers never see half a file."""
-    path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
 
 
 def save_onnx(model, path: str | os.PathLike) -> str:

@@ -16,7 +16,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from .errors import DataError, GraphError
-from .onnx_export import META_PREFIX, atomic_write, load_model
+from .fileio import atomic_write
+from .onnx_export import META_PREFIX, load_model
 
 _NP_OF_ONNX = {1: np.float32, 10: np.float16, 11: np.float64, 3: np.int8, 5: np.int16, 6: np.int32, 7: np.int64,
                2: np.uint8, 9: np.bool_}

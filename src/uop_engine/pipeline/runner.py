@@ -169,7 +169,7 @@ def run_pipeline(pipeline: PipelineConfig | str | Path, *, out: str | Path | Non
                    "device": dev, "order": cfg.order, "seconds": result.seconds,
                    "steps": {k: _jsonable(v) for k, v in result.outputs.items()}}
         result.summary_path = out_dir / "pipeline_summary.json"
-        from ..checkpoint import atomic_write
+        from ..fileio import atomic_write
         atomic_write(str(result.summary_path), json.dumps(summary, indent=1, default=str).encode())
         parent.log_artifact(result.summary_path, name="pipeline_summary.json")
         parent.end(status, finish_sinks=True)

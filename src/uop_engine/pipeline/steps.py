@@ -131,7 +131,7 @@ def evaluate(model: ModelBundle | str, data: Dataset, split: str = "test", batch
     res = {"metrics": scalars, "details": metrics, "n": int(len(y))}
     if ctx is not None and ctx.out_dir is not None:  # in a pipeline: also a metrics file among the artifacts
         import json
-        from ..checkpoint import atomic_write
+        from ..fileio import atomic_write
         path = _out(ctx, "", f"{_step(ctx, 'evaluate')}_metrics.json")
         atomic_write(str(path), json.dumps({"split": split, "n": int(len(y)), **metrics}, indent=1).encode())
         res["metrics_path"] = str(path)
