@@ -155,3 +155,42 @@ def test_python_spec_saved_as_json_runs_the_same_through_the_json_to_graph_node(
     x = np.random.default_rng(1).standard_normal((2, 1, 8, 8)).astype(np.float32)
     np.testing.assert_array_equal(compile_graph(obj.graph, seed=4)(x).numpy(),
                                   net.build(input_shape=(1, 8, 8), seed=4)(x).numpy())
+
+
+def test_save_as_block_then_user_block_node_uses_it(tmp_path):
+    from nodes.graph_nodes import SaveBlockNode, UserBlockNode
+    _, x = chain(GraphInputNode, {"shape": "6"})
+    _, h = chain(OP_NODE_FACTORIES["linear"], {"out_features": 4}, x)
+    _, h = chain(OP_NODE_FACTORIES["gelu"], {}, h)
+    lib = str(tmp_path / "blocks")
+    settings = {"block_name": "lin_gelu", "description": "Linear then GELU.", "library": lib}
+    out = run_node(SaveBlockNode, settings, [h]).outputs[0]
+    assert out.graph.hash() == h.graph.hash()
+    doc = json.loads((tmp_path / "blocks" / "lin_gelu.block.json").read_text())
+    assert doc["name"] == "lin_gelu" and doc["description"] == "Linear then GELU."
+    with pytest.raises(Exception, match="already exists"):  # nothing a user made is overwritten silently
+        run_node(SaveBlockNode, settings, [h])
+    _, x2 = chain(GraphInputNode, {"shape": "6"})
+    spec, y = chain(UserBlockNode, {"block_name": "lin_gelu", "library": lib}, x2)
+    assert spec.data["head_shape"] == [None, 4]
+    data = np.random.default_rng(0).standard_normal((3, 6)).astype(np.float32)
+    got = compile_graph(y.graph, seed=0)(data).numpy()
+    w = compile_graph(y.graph, seed=0).numpy_weights()
+    (wk,), (bk,) = [k for k in w if k.endswith("weight")], [k for k in w if k.endswith("bias")]
+    z = data @ w[wk].T + w[bk]
+    ref = 0.5 * z * (1 + np.tanh(np.sqrt(2 / np.pi) * (z + 0.044715 * z ** 3)))
+    np.testing.assert_allclose(got, ref, rtol=1e-4, atol=1e-5)
+    with pytest.raises(knext.InvalidParametersError, match="no block 'nope'.*lin_gelu"):
+        configure_node(UserBlockNode, {"block_name": "nope", "library": lib}, [x2.spec])
+
+
+def test_uop_inspect_node_reports_kernels_and_sources():
+    from nodes.inspect_node import UOpInspectNode
+    _, x = chain(GraphInputNode, {"shape": "1,8,8"})
+    _, h = chain(OP_NODE_FACTORIES["conv2d"], {"out_channels": 4}, x)
+    _, h = chain(OP_NODE_FACTORIES["relu"], {}, h)
+    res = run_node(UOpInspectNode, {"batch": 2}, [h])
+    kernels, summary = res.outputs[0].to_pandas(), res.outputs[1].to_pandas()
+    assert len(kernels) >= 1 and kernels.filter(like="source").iloc[0, 0]
+    assert len(summary) >= 1
+    assert res.view is not None
