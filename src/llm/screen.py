@@ -21,7 +21,7 @@ ALLOWED_IMPORTS = frozenset({
 DENIED_SUBMODULES = ("tinygrad.runtime", "tinygrad.helpers", "tinygrad.device", "tinygrad.engine",
                      "numpy.ctypeslib", "numpy.distutils", "numpy.f2py", "numpy.testing._private.extbuild",
                      "uop_engine.cli", "uop_engine.cli_commands", "uop_engine.pipeline", "uop_engine.logger",
-                     "uop_engine.blocklib", "uop_engine.checkpoint", "uop_engine.model_bundle")
+                     "uop_engine.blocklib", "uop_engine.checkpoint", "uop_engine.model_bundle", "uop_engine.fileio")
 DENIED_CALLS = frozenset({"eval", "exec", "compile", "__import__", "open", "getattr", "setattr", "delattr",
                           "globals", "locals", "vars", "breakpoint", "input", "exit", "quit", "help"})
 DENIED_ATTRS = frozenset({

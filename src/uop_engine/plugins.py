@@ -194,7 +194,7 @@ def save_plugin(folder: str | Path, name: str, code: str, provenance: dict, over
 
     The caller is the approval step: it must already have checked that a person approved
     exactly this code (see llm.approval)."""
-    from .blocklib import atomic_write
+    from .fileio import atomic_write
     check_name(name)
     py = Path(folder) / f"{name}.py"
     if py.exists() and not overwrite:
