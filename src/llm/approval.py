@@ -15,7 +15,9 @@ from pathlib import Path
 from uop_engine.optable import OpDef
 from uop_engine.plugins import code_hash, load_plugin_file, save_plugin
 
-from .generate_block import Candidate
+from .generate_block import Candidate, Round
+
+PENDING = ".pending"  # sub-folder of the library; load_plugins only reads top-level *.py files
 
 
 class ApprovalError(ValueError):
@@ -64,11 +66,48 @@ def approve(candidate: Candidate, approval_hash: str, library: str | Path | None
     """Save `candidate` into the block library and load it as op `user_<name>`, only if
     `approval_hash` equals its hash. Returns the op (its meta holds path and approval)."""
     check_approval(candidate, approval_hash)
-    if library is None:
-        from uop_engine.blocklib import DEFAULT_LIBRARY
-        library = DEFAULT_LIBRARY
-    path = save_plugin(Path(library).expanduser(), candidate.name, candidate.code, provenance(candidate, approved_by),
+    path = save_plugin(_library(library), candidate.name, candidate.code, provenance(candidate, approved_by),
                        overwrite=overwrite)
     op = load_plugin_file(path)
     candidate.state = "approved"
     return op
+
+
+# ---- pending candidates: what was shown, kept so that it (not a regeneration) gets approved ----
+def _library(library: str | Path | None) -> Path:
+    if library is None:
+        from uop_engine.blocklib import DEFAULT_LIBRARY
+        library = DEFAULT_LIBRARY
+    return Path(library).expanduser()
+
+
+def save_pending(candidate: Candidate, library: str | Path | None = None) -> Path:
+    """Keep a generated candidate (as JSON, never as a loadable .py) until someone approves its hash."""
+    import json
+    from uop_engine.fileio import atomic_write
+    path = _library(library) / PENDING / f"{candidate.hash}.json"
+    atomic_write(path, json.dumps(candidate.to_dict(), indent=1))
+    return path
+
+
+def load_pending(approval_hash: str, library: str | Path | None = None) -> Candidate | None:
+    """The pending candidate with this hash, or None; a file whose code does not hash to its
+    name is ignored (the gate re-checks the hash anyway)."""
+    import json
+    h = (approval_hash or "").strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{64}", h):
+        return None
+    path = _library(library) / PENDING / f"{h}.json"
+    if not path.is_file():
+        return None
+    try:
+        d = json.loads(path.read_text())
+        d["rounds"] = [Round(**r) for r in d.get("rounds", [])]
+        cand = Candidate(**d)
+    except (OSError, ValueError, TypeError):
+        return None
+    return cand if code_hash(cand.code) == h == cand.hash else None
+
+
+def discard_pending(candidate: Candidate, library: str | Path | None = None) -> None:
+    (_library(library) / PENDING / f"{candidate.hash}.json").unlink(missing_ok=True)
