@@ -109,5 +109,19 @@ def load_pending(approval_hash: str, library: str | Path | None = None) -> Candi
     return cand if code_hash(cand.code) == h == cand.hash else None
 
 
+def latest_pending(description: str, reference_code: str = "", name: str = "",
+                   library: str | Path | None = None) -> Candidate | None:
+    """The newest pending candidate generated from the same description, reference and name."""
+    import hashlib
+    ref = hashlib.sha256(reference_code.encode()).hexdigest() if reference_code.strip() else ""
+    folder = _library(library) / PENDING
+    files = sorted(folder.glob("*.json"), key=lambda p: p.stat().st_mtime, reverse=True) if folder.is_dir() else []
+    for f in files:
+        cand = load_pending(f.stem, library)
+        if cand and cand.description == description and cand.reference_sha256 == ref and (not name or cand.name == name):
+            return cand
+    return None
+
+
 def discard_pending(candidate: Candidate, library: str | Path | None = None) -> None:
     (_library(library) / PENDING / f"{candidate.hash}.json").unlink(missing_ok=True)
