@@ -199,6 +199,10 @@ def resolve(spec: FeatureSpec, data: Any, targets: bool = True) -> FeatureSpec:
     image mode and size from the first image. Returns the spec."""
     import pyarrow as pa
     for name, cols in spec.inputs.items():
+        absent = [c for c in cols if c not in data.schema.names]
+        if absent:
+            raise DataError(f"feature column(s) {absent[:5]} for graph input '{name}' are not in the table; "
+                            f"available columns: {', '.join(data.schema.names[:30])}")
         if spec.kinds.get(name, "auto") == "auto":
             spec.kinds[name] = _resolve_kind(data.schema, name, cols)
         if spec.kinds[name] == "image" and name not in spec.images:
@@ -251,10 +255,6 @@ def convert(data: Any, spec: FeatureSpec, *, with_target: bool | None = None, ro
                         f"{', '.join(data.schema.names)}")
     xs, missing = {}, np.zeros(n, bool)
     for name, cols in spec.inputs.items():
-        absent = [c for c in cols if c not in data.schema.names]
-        if absent:
-            raise DataError(f"feature column(s) {absent[:5]} for graph input '{name}' are not in the table; "
-                            f"available columns: {', '.join(data.schema.names[:30])}")
         kind = spec.kinds[name]
         shape = sample_shape(spec, name, data)
         if kind == "vector" and shape == (-1,):

@@ -211,47 +211,46 @@ def _take(labels: list, idx: np.ndarray) -> list | np.ndarray:
 
 
 # ---- tables ---------------------------------------------------------------------------------------
-def table_inputs(model, batch: Any, feature_spec: dict | None = None) -> list[np.ndarray]:
-    """Graph inputs (for a CompiledModel or Graph) from a pyarrow RecordBatch/Table. `feature_spec` maps input names to column
-    lists ({"inputs": {"x": ["c1", "c2", ...]}}); without one, every numeric column feeds the
-    single graph input in table order (a single list column holds whole samples)."""
-    import pyarrow as pa
+def _table_spec(model, batch: Any, feature_spec: Any):
+    """The data layer's FeatureSpec for a model's inputs (a copy: resolving it must not change
+    the caller's); without one, every numeric column (or a single list / image column) feeds
+    the single graph input."""
+    from .data import FeatureSpec, infer_feature_spec
     names = [p["name"] for p in _input_specs(model)]
-    spec = (feature_spec or {}).get("inputs") if feature_spec else None
-    if spec is None:
+    if not feature_spec or not (feature_spec.inputs if isinstance(feature_spec, FeatureSpec)
+                                else feature_spec.get("inputs")):
         if len(names) != 1:
             raise DataError(f"the graph has {len(names)} inputs ({', '.join(names)}); give a feature spec "
                             "that names the columns of each input")
-        spec = {names[0]: [f.name for f in batch.schema if _numeric_or_list(f.type)]}
-    out = {}
+        return infer_feature_spec(batch.schema, None, input_name=names[0])
+    spec = FeatureSpec.from_dict(feature_spec.to_dict() if isinstance(feature_spec, FeatureSpec) else feature_spec)
     for name in names:
-        cols = spec.get(name)
-        if not cols:
+        if not spec.inputs.get(name):
             raise DataError(f"the feature spec names no columns for graph input '{name}'")
-        missing = [c for c in cols if c not in batch.schema.names]
-        if missing:
-            raise DataError(f"column(s) {missing[:5]} for graph input '{name}' are not in the table; "
-                            f"it has {batch.schema.names[:10]}")
-        arrs = []
-        for c in cols:
-            col = batch.column(c)
-            if isinstance(col, pa.ChunkedArray):
-                col = col.combine_chunks()
-            if col.null_count:
-                raise DataError(f"column '{c}' has {col.null_count} missing values; fill or filter them first")
-            if pa.types.is_list(col.type) or pa.types.is_fixed_size_list(col.type) or pa.types.is_large_list(col.type):
-                arrs.append(np.stack(col.to_numpy(zero_copy_only=False)).astype(np.float32, copy=False))
-            else:
-                arrs.append(col.to_numpy(zero_copy_only=False)[:, None])
-        out[name] = arrs[0] if len(arrs) == 1 else np.concatenate(arrs, axis=1)
-    return input_arrays(model, out, "table")
+    return spec
 
 
-def _numeric_or_list(t) -> bool:
-    import pyarrow as pa
-    if pa.types.is_list(t) or pa.types.is_fixed_size_list(t) or pa.types.is_large_list(t):
-        return _numeric_or_list(t.value_type)
-    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
+def _masked_inputs(model, batch: Any, spec) -> tuple[list[np.ndarray], np.ndarray]:
+    """(graph inputs for the rows without missing values, missing-row mask) from one batch."""
+    from .data import convert
+    xs, _, missing = convert(batch, spec, with_target=False)
+    shapes = {p["name"]: tuple(p["shape"]) for p in _input_specs(model)}
+    for name, a in xs.items():
+        want = shapes.get(name)
+        if want is not None and a.shape[1:] != want and int(np.prod(a.shape[1:])) == int(np.prod(want)):
+            xs[name] = a.reshape((a.shape[0],) + want)  # e.g. an 8x8 image for a flat (64,) input
+        if missing.any():
+            xs[name] = xs[name][~missing]
+    return input_arrays(model, {k: v for k, v in xs.items() if k in shapes}, "table"), missing
+
+
+def table_inputs(model, batch: Any, feature_spec: Any = None) -> list[np.ndarray]:
+    """Graph inputs (for a CompiledModel or Graph) from a pyarrow RecordBatch/Table, through the
+    data layer (uop_engine.data). `feature_spec`: a FeatureSpec or its dict ({"inputs": {"x":
+    ["c1", "c2", ...]}, ...}); without one, every numeric column feeds the single graph input in
+    table order (a single list or image column holds whole samples). Under the skip_rows
+    policy, rows with missing values are left out."""
+    return _masked_inputs(model, batch, _table_spec(model, batch, feature_spec))[0]
 
 
 def iter_predict_table(model_or_bundle: Any, batches: Iterable[Any], *, feature_spec: dict | None = None,
@@ -259,7 +258,8 @@ def iter_predict_table(model_or_bundle: Any, batches: Iterable[Any], *, feature_
                        task: str | None = None, classes: Sequence | None = None, target: str | None = None,
                        device: str | None = None, fold_bn: bool = False) -> Iterator[Any]:
     """For each incoming pyarrow RecordBatch, yield a RecordBatch of the kept input columns plus
-    the prediction columns. Memory stays at about one incoming batch."""
+    the prediction columns. Memory stays at about one incoming batch. Rows skipped for missing
+    values (skip_rows policy) get missing predictions."""
     import pyarrow as pa
     from .model_bundle import ModelBundle
     b = model_or_bundle
@@ -273,14 +273,30 @@ def iter_predict_table(model_or_bundle: Any, batches: Iterable[Any], *, feature_
     pred = Predictor(b, device, fold_bn=fold_bn)
     from .infer import analyze
     names = analyze(pred.model.graph).output_names
+    spec = None
     for batch in _record_batches(batches):
-        xs = table_inputs(pred.model, batch, feature_spec)
-        parts = [pred.run_batch([a[i:i + batch_size] for a in xs]) for i in range(0, batch.num_rows, batch_size)]
+        spec = spec or _table_spec(pred.model, batch, feature_spec)
+        xs, missing = _masked_inputs(pred.model, batch, spec)
+        n_ok = xs[0].shape[0]
+        parts = [pred.run_batch([a[i:i + batch_size] for a in xs]) for i in range(0, n_ok, batch_size)]
+        if not parts:  # every row of this batch has missing values: outputs from a one-row dummy, all masked
+            parts = [pred.run_batch([np.zeros((1,) + a.shape[1:], a.dtype) for a in xs])]
         outs = [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
         cols = outputs_to_columns(outs, task or "other", classes, names, target or "y", probabilities)
         keep = batch.schema.names if keep_columns is True else list(keep_columns or [])
-        arrays = [batch.column(c) for c in keep] + [pa.array(v) for v in cols.values()]
+        arrays = [batch.column(c) for c in keep] + [_with_missing(v, missing, n_ok) for v in cols.values()]
         yield pa.RecordBatch.from_arrays(arrays, names=keep + list(cols))
+
+
+def _with_missing(values: Any, missing: np.ndarray, n_ok: int) -> Any:
+    """A column for every row of the batch: predictions where features were complete, null elsewhere."""
+    import pyarrow as pa
+    arr = pa.array(values) if not isinstance(values, np.ndarray) or values.ndim == 1 else pa.array(list(values))
+    if not missing.any():
+        return arr
+    idx = np.full(missing.shape[0], -1, np.int64)
+    idx[~missing] = np.arange(n_ok)
+    return arr.take(pa.array(idx, mask=missing))
 
 
 def _record_batches(batches: Iterable[Any]) -> Iterator[Any]:
