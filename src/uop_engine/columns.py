@@ -1,20 +1,53 @@
 """Arrow column chunks to float32 numpy blocks, for the data layer (uop_engine.data).
 
-Numeric columns are written in row blocks of `BLOCK` rows so each block of the (rows,
-columns) float32 output stays in the CPU cache while the columns are scattered into it;
+Numeric columns are written in row blocks (about BLOCK_BYTES of output, so each block stays
+in a core's cache while the columns are scattered into it; several threads for large tables);
 list columns are reshaped from their flat values buffer (zero-copy read, one cast). Missing
 values (null or NaN) are marked in a row mask rather than dropped here.
 """
 from __future__ import annotations
 
-from typing import Any
+import os
+from typing import Any, Callable
 
 import numpy as np
 
 from .errors import DataError
 from .images import is_image_type
 
-BLOCK = 8192  # rows per conversion block: a block of the float32 output stays in the CPU cache
+BLOCK_BYTES = 2 << 20  # a block of the float32 output (about 2 MB) stays in a core's cache while it is filled
+PARALLEL_BYTES = 8 << 20  # outputs larger than this are filled by several threads (numpy casts release the GIL)
+_pool = None
+
+
+def _executor():
+    global _pool
+    if _pool is None:
+        from concurrent.futures import ThreadPoolExecutor
+        _pool = ThreadPoolExecutor(max(1, min(4, os.cpu_count() or 1)), thread_name_prefix="tinyuop-convert")
+    return _pool
+
+
+def fill_blocks(out: np.ndarray, missing: np.ndarray, fill: Callable[[int, int], None]) -> None:
+    """Call fill(r0, r1) for row blocks of `out` (threads for large outputs), then mark rows whose
+    block holds a NaN in `missing`. The NaN test is a sum over the block while it is in cache;
+    only a non-finite sum costs a second look."""
+    n = out.shape[0]
+    row_bytes = max(1, out[:1].nbytes)
+    rows = max(256, BLOCK_BYTES // row_bytes)
+
+    def work(r0: int) -> None:
+        r1 = min(n, r0 + rows)
+        fill(r0, r1)
+        blk = out[r0:r1]
+        if not np.isfinite(blk.sum()):
+            missing[r0:r1] |= np.isnan(blk.reshape(r1 - r0, -1)).any(axis=1)
+    starts = range(0, n, rows)
+    if out.nbytes > PARALLEL_BYTES and len(starts) > 1 and (os.cpu_count() or 1) > 1:
+        list(_executor().map(work, starts))  # disjoint row ranges: no two threads write the same rows
+    else:
+        for r0 in starts:
+            work(r0)
 
 
 def _is_list(t) -> bool:
@@ -79,12 +112,12 @@ def columns_into(data, cols: list[str], out: np.ndarray, missing: np.ndarray) ->
                 missing[row:row + n] |= nulls
             arrs.append(v)
         o = out[row:row + n]
-        for r in range(0, n, BLOCK):  # strided float32 writes into a cache-sized block of rows
-            blk = o[r:r + BLOCK]
+
+        def fill(r0: int, r1: int, o=o, arrs=arrs) -> None:  # strided float32 writes into a cached block
+            blk = o[r0:r1]
             for j, v in enumerate(arrs):
-                blk[:, j] = v[r:r + BLOCK]
-            if not np.isfinite(blk.sum()):  # cheap on a block in cache; only then look for NaN rows
-                missing[row + r:row + r + len(blk)] |= np.isnan(blk).any(axis=1)
+                blk[:, j] = v[r0:r1]
+        fill_blocks(o, missing[row:row + n], fill)
         row += n
 
 
@@ -115,18 +148,22 @@ def vector_into(data, col: str, out: np.ndarray, missing: np.ndarray) -> None:
             valid = ch.is_valid().to_numpy(zero_copy_only=False) if ch.null_count else None
             vals = pc.list_flatten(ch) if valid is not None else ch.values.slice(ch.offsets[0].as_py(), n * k)
         v, nulls = numbers(vals)
-        o = out[row:row + n]
+        o, m = out[row:row + n], missing[row:row + n]
         if valid is not None:  # null lists: zero rows, marked missing
-            missing[row:row + n] |= ~valid
+            m |= ~valid
             o[~valid] = 0
             o[valid] = v.reshape(-1, k)
+            m |= np.isnan(o).any(axis=1)
+            if nulls is not None:
+                m[valid] |= nulls.reshape(-1, k).any(axis=1)
         else:
-            for r in range(0, n, BLOCK):
-                o[r:r + BLOCK] = v[r * k:(r + BLOCK) * k].reshape(-1, k)
-        if nulls is not None or not np.isfinite(o.sum()):
-            missing[row:row + n] |= np.isnan(o).any(axis=1)
-            if nulls is not None and valid is None:
-                missing[row:row + n] |= nulls.reshape(-1, k).any(axis=1)
+            v2 = v.reshape(n, k)
+
+            def fill(r0: int, r1: int, o=o, v2=v2) -> None:  # one cast per block, values read zero-copy
+                np.copyto(o[r0:r1], v2[r0:r1], casting="unsafe")
+            fill_blocks(o, m, fill)
+            if nulls is not None:
+                m |= nulls.reshape(-1, k).any(axis=1)
         row += n
 
 
