@@ -7,3 +7,4 @@ import nodes.op_nodes  # noqa: F401  one node per op and block, generated from t
 import nodes.graph_nodes  # noqa: F401  Graph Input, Save as Block, User Block, JSON
 import nodes.inspect_node  # noqa: F401  UOp Inspect
 import nodes.user_blocks  # noqa: F401  saved user blocks as palette nodes
+import nodes.generate_block_node  # noqa: F401  Generate Block (Automation)

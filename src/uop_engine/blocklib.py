@@ -110,6 +110,10 @@ def register_block(doc: dict, replace: bool = False) -> OpDef:
     inner = Graph.from_dict(doc["graph"])
     params = tuple(_param_for(k, v["default"], f"sets {', '.join(v['targets'])}") for k, v in doc.get("params", {}).items())
     inputs = tuple(n.params.get("name", n.id) for n in inner.inputs())
+    existing = OPS.get(op_name(doc["name"]))
+    if existing is not None and existing.meta.get("plugin"):
+        raise GraphError(f"block '{doc['name']}' clashes with the approved plugin of the same name",
+                         param="name", fix="rename the block")
     op = OpDef(op_name(doc["name"]), doc["name"].replace("_", " ").title(), "user",
                (doc["description"].splitlines()[0].rstrip(".") + "."), params, inputs,
                infer=lambda ts, p: [], expand=_expand_user(doc), onnx="expand", user=True,
