@@ -284,8 +284,10 @@ def iter_predict_table(model_or_bundle: Any, batches: Iterable[Any], *, feature_
         outs = [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
         cols = outputs_to_columns(outs, task or "other", classes, names, target or "y", probabilities)
         keep = batch.schema.names if keep_columns is True else list(keep_columns or [])
-        arrays = [batch.column(c) for c in keep] + [_with_missing(v, missing, n_ok) for v in cols.values()]
-        yield pa.RecordBatch.from_arrays(arrays, names=keep + list(cols))
+        new = [_with_missing(v, missing, n_ok) for v in cols.values()]
+        fields = [batch.schema.field(c) for c in keep] + [pa.field(k, a.type) for k, a in zip(cols, new)]
+        # the kept columns' fields keep their metadata (e.g. KNIME's PNG image columns)
+        yield pa.RecordBatch.from_arrays([batch.column(c) for c in keep] + new, schema=pa.schema(fields))
 
 
 def _with_missing(values: Any, missing: np.ndarray, n_ok: int) -> Any:
