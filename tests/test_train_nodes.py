@@ -148,3 +148,18 @@ def test_partial_batches_and_vector_column(mlp, digits):
         preds[bs] = t.to_pandas()
     pd.testing.assert_frame_equal(preds[7], preds[1000], check_exact=False, atol=1e-6)
     pd.testing.assert_frame_equal(preds[64], preds[1000], check_exact=False, atol=1e-6)
+
+
+def test_fine_tune_from_a_model_and_nan_loss_names_epoch_and_batch(mlp, cnn, digits):
+    params = {**TRAIN, "data": {"feature_columns": ["pixels"], "target_column": "digit"},
+              "sched": {"epochs": 1, "batch_size": 128}}
+    first = run_node(TrainModelNode, params, [mlp, digits["vtrain"]], check_specs=False)
+    more = run_node(TrainModelNode, params, [mlp, digits["vtrain"], None, first.outputs[0]], check_specs=False)
+    l1, l2 = first.outputs[1].to_pandas()["loss"].iloc[0], more.outputs[1].to_pandas()["loss"].iloc[0]
+    assert l2 < l1  # continued from the trained weights, not from a fresh init
+    assert more.outputs[0].bundle.record["initial_weights"].startswith("bundle graph")
+    with pytest.raises(knext.InvalidParametersError, match="initial model was trained on graph"):
+        configure_node(TrainModelNode, params, [cnn.spec, digits["vtrain"].schema, None, first.outputs[0].spec])
+    boom = {**params, "optim": {"optimizer": "SGD", "lr": 1e38, "momentum": 0.0}}
+    with pytest.raises(ValueError, match=r"the loss became (nan|inf) at epoch 1, batch \d+ of 10; lower the learning rate"):
+        run_node(TrainModelNode, boom, [mlp, digits["vtrain"]], check_specs=False)
