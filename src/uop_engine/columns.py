@@ -30,8 +30,8 @@ def _executor():
 
 def fill_blocks(out: np.ndarray, missing: np.ndarray, fill: Callable[[int, int], None]) -> None:
     """Call fill(r0, r1) for row blocks of `out` (threads for large outputs), then mark rows whose
-    block holds a NaN in `missing`. The NaN test is a sum over the block while it is in cache;
-    only a non-finite sum costs a second look."""
+    block holds a NaN in `missing`. The NaN test is a max over the block while it is in cache;
+    only a NaN result costs a second look."""
     n = out.shape[0]
     row_bytes = max(1, out[:1].nbytes)
     rows = max(256, BLOCK_BYTES // row_bytes)
@@ -40,7 +40,7 @@ def fill_blocks(out: np.ndarray, missing: np.ndarray, fill: Callable[[int, int],
         r1 = min(n, r0 + rows)
         fill(r0, r1)
         blk = out[r0:r1]
-        if not np.isfinite(blk.sum()):
+        if blk.size and np.isnan(blk.max()):  # max propagates NaN and is the cheapest full read
             missing[r0:r1] |= np.isnan(blk.reshape(r1 - r0, -1)).any(axis=1)
     starts = range(0, n, rows)
     if out.nbytes > PARALLEL_BYTES and len(starts) > 1 and (os.cpu_count() or 1) > 1:
