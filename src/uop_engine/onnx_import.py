@@ -222,8 +222,33 @@ class _Importer:
 
 def import_onnx(path_or_model: Any, *, use_hints: bool = True) -> tuple[Graph, dict[str, np.ndarray]]:
     """ONNX model (path, bytes or ModelProto) -> (Graph, weights keyed 'params.<node>.<weight>').
-    `use_hints=False` ignores TinyUOp's export hints and maps plain ONNX ops only."""
-    return _Importer(load_model(path_or_model), use_hints).run()
+    `use_hints=False` ignores TinyUOp's export hints and maps plain ONNX ops only. A file written
+    by our exporter carries its graph JSON: when the imported weights fit that graph exactly, it
+    comes back as it was (blocks unexpanded, same hash), else as the imported atomic ops."""
+    model = load_model(path_or_model)
+    graph, weights = _Importer(model, use_hints).run()
+    return (_original(model, graph, weights) if use_hints else None) or graph, weights
+
+
+def _original(model: Any, imported: Graph, weights: dict[str, np.ndarray]) -> Graph | None:
+    from .infer import analyze
+    from .onnx_export import META_PREFIX
+    props = {p.key: p.value for p in model.metadata_props}
+    text = props.get(f"{META_PREFIX}graph_json")
+    if not text:
+        return None
+    try:
+        g = Graph.from_json(text)
+        if g.hash() != props.get(f"{META_PREFIX}graph_hash"):
+            return None  # edited after export: trust the ops, not the note
+        an = analyze(g)
+        want = {f"params.{n}.{w}": tuple(s.shape) for n, ws in an.weights.items() for w, s in ws.items()}
+        got = {k: tuple(v.shape) for k, v in weights.items()}
+        if want != got or analyze(imported).output_names.__len__() != len(an.output_names):
+            return None
+        return g
+    except GraphError:
+        return None
 
 
 def unsupported_ops(path_or_model: Any) -> Counter:
