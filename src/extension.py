@@ -9,3 +9,6 @@ import nodes.inspect_node  # noqa: F401  UOp Inspect
 import nodes.user_blocks  # noqa: F401  saved user blocks as palette nodes
 import nodes.generate_block_node  # noqa: F401  Generate Block (Automation)
 import nodes.onnx_nodes  # noqa: F401  ONNX Writer, Quantizer, Reader
+import nodes.train_nodes  # noqa: F401  Train Model
+import nodes.inference_node  # noqa: F401  Run Inference
+import nodes.model_io_nodes  # noqa: F401  Model Writer, Model Reader

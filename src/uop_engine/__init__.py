@@ -19,6 +19,9 @@ from .checkpoint import (CheckpointError, save_checkpoint, load_checkpoint, list
                          inspect_checkpoint)
 from .onnx_export import export_onnx, export_onnx_bytes, save_onnx, onnx_metadata
 from .onnx_import import import_onnx, unsupported_ops
+from .data import FeatureSpec, infer_feature_spec, iter_arrays, table_to_arrays
+from .table_train import train_table
+from .datasets import digits_table, split_table
 
 __all__ = ["GraphError", "DataError", "Graph", "Node", "merge", "split_ref", "OPS", "OpDef", "TT", "CATEGORIES",
            "get_op", "list_ops", "register", "Param", "analyze", "summarize", "fmt_shape", "GraphBuilder",
@@ -27,4 +30,5 @@ __all__ = ["GraphError", "DataError", "Graph", "Node", "merge", "split_ref", "OP
            "iter_predict", "predict_table", "iter_predict_table", "outputs_to_columns", "fold_batchnorm",
            "ModelBundle", "BundleError", "CheckpointError", "save_checkpoint", "load_checkpoint", "list_checkpoints",
            "latest_checkpoint", "inspect_checkpoint", "export_onnx", "export_onnx_bytes", "save_onnx", "onnx_metadata",
-           "import_onnx", "unsupported_ops"]
+           "import_onnx", "unsupported_ops", "FeatureSpec", "infer_feature_spec", "iter_arrays", "table_to_arrays",
+           "train_table", "digits_table", "split_table"]
