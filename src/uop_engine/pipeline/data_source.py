@@ -19,16 +19,8 @@ BUILTIN = {"digits": {"shape": (1, 8, 8), "target": "label"}}
 
 def digits_table():
     """The bundled 8x8 digits as a table: 64 pixel columns (0..1) and an int 'label' column."""
-    try:
-        from ..datasets import digits_table as data_layer_digits  # the project's data layer, when present
-        return data_layer_digits()
-    except ImportError:
-        pass
-    import pyarrow as pa
-    from sklearn.datasets import load_digits
-    d = load_digits()
-    cols = {f"pixel_{i}": (d.data[:, i] / 16.0).astype(np.float32) for i in range(64)}
-    return pa.table({**cols, "label": d.target.astype(np.int64)})
+    from ..datasets import digits_table as columns_table
+    return columns_table("columns")
 
 
 def read_table(path: Path):
@@ -50,29 +42,19 @@ def read_table(path: Path):
 
 def table_arrays(table: Any, target: str, features: list[str] | None, shape: tuple[int, ...] | None
                  ) -> tuple[np.ndarray, np.ndarray, list[str]]:
-    """(X reshaped to (rows, *shape), y, feature column names) from a table."""
-    import pyarrow.types as pt
-    names = table.column_names
-    if target not in names:
-        raise DataError(f"target column '{target}' is not in the table (columns: {', '.join(names[:20])})")
-    if features is None:
-        features = [c for c in names if c != target and (pt.is_integer(table.schema.field(c).type)
-                                                         or pt.is_floating(table.schema.field(c).type))]
-    missing = [c for c in features if c not in names]
-    if missing:
-        raise DataError(f"feature column(s) {missing} are not in the table")
-    if not features:
-        raise DataError("the table has no numeric feature columns besides the target")
-    X = np.stack([table.column(c).to_numpy(zero_copy_only=False).astype(np.float32) for c in features], axis=1)
-    if np.isnan(X).any():
-        raise DataError("feature columns contain missing values; fill or drop them first")
-    if shape:
-        if int(np.prod(shape)) != X.shape[1]:
-            raise DataError(f"shape {list(shape)} holds {int(np.prod(shape))} values but there are {X.shape[1]} "
-                            "feature columns")
+    """(X reshaped to (rows, *shape), y, feature column names) from a table, through the data
+    layer (numeric, list or PNG image columns; missing values are an error naming the column)."""
+    from ..data import infer_feature_spec, table_to_arrays
+    spec = infer_feature_spec(table, features, target=target, task="none", input_shape=shape)
+    spec.target = None  # labels stay as they are (the train step encodes them)
+    X, _ = table_to_arrays(table, spec)
+    if shape and X.shape[1:] != tuple(shape):
+        if int(np.prod(shape)) != int(np.prod(X.shape[1:])):
+            raise DataError(f"shape {list(shape)} holds {int(np.prod(shape))} values but a sample has "
+                            f"{int(np.prod(X.shape[1:]))}")
         X = X.reshape((X.shape[0],) + tuple(shape))
     y = table.column(target).to_numpy(zero_copy_only=False)
-    return X, y, features
+    return X, y, spec.features
 
 
 def load_dataset(name: str = "digits", path: str = "", target: str = "label", test_size: float = 0.2, limit: int = 0,
