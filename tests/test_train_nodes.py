@@ -163,3 +163,12 @@ def test_fine_tune_from_a_model_and_nan_loss_names_epoch_and_batch(mlp, cnn, dig
     boom = {**params, "optim": {"optimizer": "SGD", "lr": 1e38, "momentum": 0.0}}
     with pytest.raises(ValueError, match=r"the loss became (nan|inf) at epoch 1, batch \d+ of 10; lower the learning rate"):
         run_node(TrainModelNode, boom, [mlp, digits["vtrain"]], check_specs=False)
+
+
+def test_inference_on_an_empty_table_gives_the_configured_columns(mlp, digits):
+    p = {"data": {"feature_columns": ["pixels"], "target_column": "digit"}, "sched": {"epochs": 1, "batch_size": 128}}
+    model = run_node(TrainModelNode, p, [mlp, digits["vtrain"]], check_specs=False).outputs[0]
+    empty = table_from_pyarrow(digits["vtest"].to_pyarrow().slice(0, 0))
+    conf = configure_node(RunInferenceNode, {}, [model.spec, empty.schema]).specs[0]
+    res = run_node(RunInferenceNode, {}, [model, empty]).outputs[0]
+    assert res.schema == conf and len(res.to_pandas()) == 0

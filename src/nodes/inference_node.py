@@ -124,6 +124,8 @@ class RunInferenceNode:
                 done[0] += rb.num_rows
                 yield rb
         out = knext.BatchOutputTable.create()
+        if table.num_rows == 0:  # no batches to stream: an empty table with the configured columns
+            return self._empty(table, data)
         try:
             for rb in iter_predict_table(bundle, batches(), feature_spec=self._feature_spec(data),
                                          batch_size=self.batch_size, keep_columns=keep,
@@ -134,3 +136,17 @@ class RunInferenceNode:
         except DataError as e:
             raise ValueError(str(e)) from None
         return out
+
+    def _empty(self, table, data: dict):
+        import pyarrow as pa
+        cols = prediction_columns(data, self.probabilities) or []
+        types = {str(knext.double()): pa.float64(), str(knext.int64()): pa.int64(), str(knext.string()): pa.string(),
+                 str(knext.bool_()): pa.bool_(), str(knext.list_(knext.double())): pa.list_(pa.float64())}
+        base = table.to_pyarrow()
+        if not self.keep_columns:
+            base = base.select([c for c in base.column_names if c == ROW_ID])
+        for c in cols:
+            t = types[str(c.ktype)]
+            base = base.append_column(pa.field(c.name, t), pa.array([], type=t))
+        return knext.Table.from_pyarrow(base)
+
