@@ -157,7 +157,14 @@ def test_python_spec_saved_as_json_runs_the_same_through_the_json_to_graph_node(
                                   net.build(input_shape=(1, 8, 8), seed=4)(x).numpy())
 
 
-def test_save_as_block_then_user_block_node_uses_it(tmp_path):
+@pytest.fixture
+def lin_gelu_cleanup():
+    from uop_engine.blocklib import remove_block
+    yield
+    remove_block("lin_gelu")  # other tests list every op: leave the table as it was
+
+
+def test_save_as_block_then_user_block_node_uses_it(tmp_path, lin_gelu_cleanup):
     from nodes.graph_nodes import SaveBlockNode, UserBlockNode
     _, x = chain(GraphInputNode, {"shape": "6"})
     _, h = chain(OP_NODE_FACTORIES["linear"], {"out_features": 4}, x)
