@@ -28,9 +28,10 @@ def _usage_errors() -> tuple[type[BaseException], ...]:
     from .errors import DataError, GraphError
     from .model_bundle import BundleError
     from .pipeline import PipelineConfigError
+    from .store import StoreError
     from .train import ConfigError
     return (UsageError, PipelineConfigError, GraphError, DataError, ConfigError, DeviceError, BundleError,
-            FileNotFoundError, IsADirectoryError)
+            StoreError, FileNotFoundError, IsADirectoryError)
 
 
 def _add_common(p: argparse.ArgumentParser, out_help: str) -> None:
