@@ -12,3 +12,4 @@ import nodes.onnx_nodes  # noqa: F401  ONNX Writer, Quantizer, Reader
 import nodes.train_nodes  # noqa: F401  Train Model
 import nodes.inference_node  # noqa: F401  Run Inference
 import nodes.model_io_nodes  # noqa: F401  Model Writer, Model Reader
+import nodes.experiment_nodes  # noqa: F401  Experiment Runs, Compare Runs
