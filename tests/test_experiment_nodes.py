@@ -82,3 +82,35 @@ def test_compare_runs_errors(store):
         run_node(CompareRunsNode, {"store": str(st.path), "run_ids": f"{ids[0]},999"}, [None])
     res = run_node(CompareRunsNode, {"store": str(st.path), "run_ids": f"{ids[0]},{ids[2]}", "metrics": "loss"}, [None])
     assert set(res.outputs[0].to_pandas()["metric"]) == {"loss"}
+
+
+def test_train_model_records_its_runs_in_the_workflow_store(tmp_path):
+    from knime_harness import table_from_pyarrow
+    from nodes.graph_nodes import GraphInputNode
+    from nodes.op_nodes import OP_NODE_FACTORIES
+    from nodes.train_nodes import TrainModelNode
+    from uop_engine.datasets import digits_table
+    x = run_node(GraphInputNode, {"shape": "64"}).outputs[0]
+    mlp = run_node(OP_NODE_FACTORIES["linear"], {"out_features": 10}, [x]).outputs[0]
+    data = table_from_pyarrow(digits_table("vector", target="digit").slice(0, 300))
+    wf = str(tmp_path / "wf")
+    p = {"data": {"feature_columns": ["pixels"], "target_column": "digit"}, "sched": {"epochs": 2, "seed": 3},
+         "tracking": {"project": "digits", "run_name": "mlp"}}
+    res = run_node(TrainModelNode, p, [mlp, data], check_specs=False, workflow_dir=wf)
+    rid = res.outputs[0].bundle.record["experiment_run_id"]
+    runs = run_node(ExperimentRunsNode, {}, workflow_dir=wf).outputs[0].to_pandas()
+    row = runs[runs["id"] == rid].iloc[0]
+    assert row["project"] == "digits" and row["name"] == "mlp" and row["status"] == "finished" and row["seed"] == 3
+    assert row["graph_hash"] == res.outputs[0].spec.data["graph_hash"] and row["data_fingerprint"]
+    hist = res.outputs[1].to_pandas()
+    st = ExperimentStore(next((tmp_path / "wf").rglob("experiments.sqlite")))  # in the workflow's data area
+    assert [m["value"] for m in st.metric_history(rid, "loss")] == pytest.approx(hist["loss"].tolist())
+    # a diverging run is recorded as failed, not finished
+    bad = {**p, "optim": {"optimizer": "SGD", "lr": 1e38, "momentum": 0.0}}
+    with pytest.raises(ValueError, match="NaN|nan|inf"):
+        run_node(TrainModelNode, bad, [mlp, data], check_specs=False, workflow_dir=wf)
+    assert st.list_runs(project="digits")[0]["status"] == "failed"
+    # recording can be switched off
+    n = len(st.list_runs())
+    run_node(TrainModelNode, {**p, "tracking": {"record": False}}, [mlp, data], check_specs=False, workflow_dir=wf)
+    assert len(st.list_runs()) == n

@@ -20,6 +20,28 @@ def store_path(ctx, setting: str) -> str:
     return os.path.join(area, STORE_FILE)
 
 
+@knext.parameter_group("Experiment tracking", is_advanced=True)
+class TrackingSettings:
+    """Record this node's runs in the experiment store (see Experiment Runs / Compare Runs)."""
+
+    record = knext.BoolParameter("Record runs", "Record each execution (settings, metrics, graph, data fingerprint, "
+                                 "environment) in the experiment store.", True)
+    store = knext.StringParameter("Store file", "SQLite experiment store (empty = the workflow data area).", "")
+    project = knext.StringParameter("Project", "Project name of the recorded runs.", "knime")
+    run_name = knext.StringParameter("Run name", "Name of the recorded runs (empty = the node's name).", "")
+
+
+def tracking_store(ctx, settings: "TrackingSettings"):
+    """The store to record in, or None (recording off, or no data area and no file: a warning)."""
+    if not settings.record:
+        return None
+    try:
+        return _open(store_path(ctx, settings.store))
+    except knext.InvalidParametersError as e:
+        ctx.set_warning(f"run not recorded: {e}")
+        return None
+
+
 def _open(path: str):
     from uop_engine.store import ExperimentStore, StoreError
     try:

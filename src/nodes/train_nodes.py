@@ -6,6 +6,7 @@ import knime.extension as knext
 from uop_engine.graph import Graph, Node
 
 from ._base import train_category
+from .experiment_nodes import TrackingSettings, tracking_store
 from .model_port import ModelPortSpec, arrow_schema, model_object, model_port_type, spec_data
 from .ports import graph_port_type
 
@@ -137,6 +138,7 @@ class TrainModelNode:
     sched = ScheduleSettings()
     early = EarlyStopSettings()
     runtime = RuntimeSettings()
+    tracking = TrackingSettings()
 
     def _config(self):
         from uop_engine.train import ConfigError, TrainConfig
@@ -217,14 +219,22 @@ class TrainModelNode:
 
         def progress(frac: float, msg: str) -> None:
             exec_context.set_progress(min(1.0, max(0.0, float(frac))), msg)
+        store = tracking_store(exec_context, self.tracking)
         try:
             result = train_table(base, table.to_pyarrow(), spec, cfg,
                                  None if val_table is None else val_table.to_pyarrow(), progress=progress,
                                  should_stop=exec_context.is_canceled)
         except TrainingCancelled as e:
+            self._record_failure(store, graph, cfg, "cancelled", str(e))
             raise RuntimeError(f"Execution canceled ({e}).") from None
         except (TrainingError, DataError, ConfigError) as e:
+            self._record_failure(store, graph, cfg, "failed", str(e))
             raise ValueError(str(e)) from None
+        if store is not None:
+            from uop_engine.store import record_training
+            rid = record_training(store, result, graph, project=self.tracking.project or "knime",
+                                  name=self.tracking.run_name or "Train Model")
+            result.record["experiment_run_id"] = rid
         skipped = result.record.get("rows_skipped", 0)
         if skipped:
             exec_context.set_warning(f"{skipped} training row(s) with missing values were skipped")
@@ -234,6 +244,13 @@ class TrainModelNode:
         bundle = result.bundle(feature_spec=result.feature_spec)
         has_val = val_table is not None or cfg.validation_split > 0
         return model_object(bundle), self._metrics_table(result.history, cfg, has_val), self._view(result.history)
+
+    def _record_failure(self, store, graph, cfg, status: str, message: str) -> None:
+        if store is not None:
+            rid = store.start_run(self.tracking.project or "knime", name=self.tracking.run_name or "Train Model",
+                                  params={"config": cfg.to_dict() if hasattr(cfg, "to_dict") else vars(cfg),
+                                          "error": message}, tags={"kind": "train"}, graph=graph, seed=cfg.seed)
+            store.end_run(rid, status)
 
     def _metrics_table(self, history: list, cfg, has_val: bool):
         import pyarrow as pa
