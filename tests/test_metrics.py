@@ -1,0 +1,122 @@
+"""Every metric against scikit-learn on random data and edge cases."""
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+from sklearn import metrics as sk
+
+from uop_engine.errors import DataError
+from uop_engine.metrics import (average_precision, classification_report, confusion_matrix, confusion_png,
+                                regression_report, roc_auc, roc_png, roc_report)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+@pytest.mark.parametrize("k", [2, 3, 7])
+def test_classification_matches_sklearn(seed, k):
+    rng = np.random.default_rng(seed)
+    t = rng.integers(0, k, 300)
+    p = np.where(rng.random(300) < 0.6, t, rng.integers(0, k, 300))
+    rep = classification_report(t, p)
+    assert rep["accuracy"] == pytest.approx(sk.accuracy_score(t, p))
+    assert rep["kappa"] == pytest.approx(sk.cohen_kappa_score(t, p))
+    P, R, F, S = sk.precision_recall_fscore_support(t, p, zero_division=0)
+    np.testing.assert_allclose([c["precision"] for c in rep["per_class"]], P)
+    np.testing.assert_allclose([c["recall"] for c in rep["per_class"]], R)
+    np.testing.assert_allclose([c["f1"] for c in rep["per_class"]], F)
+    assert [c["support"] for c in rep["per_class"]] == S.tolist()
+    for avg in ("macro", "weighted"):
+        p_, r_, f_, _ = sk.precision_recall_fscore_support(t, p, average=avg, zero_division=0)
+        assert (rep[avg]["precision"], rep[avg]["recall"], rep[avg]["f1"]) == pytest.approx((p_, r_, f_))
+    assert rep["confusion_matrix"] == sk.confusion_matrix(t, p).tolist()
+
+
+def test_a_class_never_predicted_and_string_labels():
+    t = np.array(["cat", "dog", "bird", "dog", "cat", "bird"], dtype=object)
+    p = np.array(["cat", "dog", "dog", "dog", "cat", "dog"], dtype=object)  # 'bird' never predicted
+    rep = classification_report(t, p)
+    assert rep["labels"] == ["bird", "cat", "dog"]
+    bird = rep["per_class"][0]
+    assert bird["precision"] == 0 and bird["recall"] == 0 and bird["f1"] == 0
+    P, R, F, _ = sk.precision_recall_fscore_support(t, p, labels=["bird", "cat", "dog"], zero_division=0)
+    np.testing.assert_allclose([c["f1"] for c in rep["per_class"]], F)
+    assert rep["kappa"] == pytest.approx(sk.cohen_kappa_score(t, p))
+    cm, labels = confusion_matrix(t, p, labels=["dog", "cat", "bird"])
+    assert cm.tolist() == sk.confusion_matrix(t, p, labels=["dog", "cat", "bird"]).tolist()
+
+
+def test_a_single_class():
+    rep = classification_report([1, 1, 1], [1, 1, 1])
+    assert rep["accuracy"] == 1 and rep["kappa"] == 1 and rep["per_class"][0]["f1"] == 1
+
+
+def test_classification_errors_name_the_problem():
+    with pytest.raises(DataError, match="has 3 rows but the predicted column has 2"):
+        classification_report([1, 2, 3], [1, 2])
+    with pytest.raises(DataError, match="empty"):
+        classification_report([], [])
+    with pytest.raises(DataError, match="1 missing value"):
+        classification_report([1.0, np.nan], [1.0, 2.0])
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_binary_roc_and_average_precision_match_sklearn_with_ties(seed):
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 2, 200)
+    s = np.round(rng.random(200) + 0.3 * y, 1)  # rounded: many ties
+    assert roc_auc(y, s) == pytest.approx(sk.roc_auc_score(y, s))
+    assert average_precision(y, s) == pytest.approx(sk.average_precision_score(y, s))
+    rep = roc_report(y, s)
+    assert rep["per_class"][0]["class"] == 1 and rep["macro_auc"] == pytest.approx(sk.roc_auc_score(y, s))
+    fpr, tpr, _ = sk.roc_curve(y, s, drop_intermediate=False)
+    np.testing.assert_allclose([r["fpr"] for r in rep["roc"]], fpr)
+    np.testing.assert_allclose([r["tpr"] for r in rep["roc"]], tpr)
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_one_vs_rest_matches_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    k = 4
+    t = rng.integers(0, k, 400)
+    logits = rng.standard_normal((400, k)) + 1.5 * np.eye(k)[t]
+    prob = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    rep = roc_report(t, prob, classes=list(range(k)))
+    assert rep["macro_auc"] == pytest.approx(sk.roc_auc_score(t, prob, multi_class="ovr", average="macro"))
+    for j, pc in enumerate(rep["per_class"]):
+        assert pc["auc"] == pytest.approx(sk.roc_auc_score(t == j, prob[:, j]))
+        assert pc["average_precision"] == pytest.approx(sk.average_precision_score(t == j, prob[:, j]))
+
+
+def test_roc_errors():
+    with pytest.raises(DataError, match="class '2' has no positive rows"):
+        roc_report([0, 1, 0, 1], np.random.rand(4, 3), classes=[0, 1, 2])
+    with pytest.raises(DataError, match="exactly two classes"):
+        roc_report([0, 1, 2], [0.1, 0.5, 0.9])
+    with pytest.raises(DataError, match="3 score columns but 2 classes"):
+        roc_report([0, 1], np.random.rand(2, 3), classes=[0, 1])
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_regression_matches_sklearn(seed):
+    rng = np.random.default_rng(seed)
+    t = rng.standard_normal(100)
+    p = t + 0.3 * rng.standard_normal(100)
+    r = regression_report(t, p)
+    assert r["mse"] == pytest.approx(sk.mean_squared_error(t, p))
+    assert r["rmse"] == pytest.approx(np.sqrt(sk.mean_squared_error(t, p)))
+    assert r["mae"] == pytest.approx(sk.mean_absolute_error(t, p))
+    assert r["r2"] == pytest.approx(sk.r2_score(t, p))
+
+
+def test_regression_edge_cases():
+    assert regression_report([2, 2, 2], [2, 2, 2])["r2"] == sk.r2_score([2, 2, 2], [2, 2, 2]) == 1.0
+    assert regression_report([2, 2, 2], [1, 2, 3])["r2"] == sk.r2_score([2, 2, 2], [1, 2, 3]) == 0.0
+    with pytest.raises(DataError, match="predicted column has 1 missing"):
+        regression_report([1, 2], [1, np.nan])
+
+
+def test_pictures_are_real_pngs():
+    rep = classification_report([0, 1, 2, 2], [0, 2, 2, 1])
+    for png in (confusion_png(rep["confusion_matrix"], rep["labels"]), roc_png(roc_report([0, 1, 0, 1], [.1, .8, .3, .6]))):
+        img = Image.open(io.BytesIO(png))
+        assert img.format == "PNG" and np.asarray(img.convert("L")).std() > 5
