@@ -13,3 +13,4 @@ import nodes.train_nodes  # noqa: F401  Train Model
 import nodes.inference_node  # noqa: F401  Run Inference
 import nodes.model_io_nodes  # noqa: F401  Model Writer, Model Reader
 import nodes.experiment_nodes  # noqa: F401  Experiment Runs, Compare Runs
+import nodes.eval_nodes  # noqa: F401  Classification Scorer, ROC / Precision-Recall, Regression Scorer

@@ -1,0 +1,94 @@
+"""Classification Scorer, ROC / Precision-Recall and Regression Scorer through the knime.extension
+double; numbers against scikit-learn, views decoded, bad columns refused in configure."""
+import io
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+from sklearn import metrics as sk
+
+import knime.extension as knext
+from knime_harness import configure_node, load_extension, run_node, table_from_pandas
+
+load_extension()
+from nodes.eval_nodes import ClassificationScorerNode, RegressionScorerNode, RocNode  # noqa: E402
+
+R = np.random.default_rng(0)
+
+
+def png_ok(view):
+    img = Image.open(io.BytesIO(view.render()))
+    return img.format == "PNG" and np.asarray(img.convert("L")).std() > 5
+
+
+@pytest.fixture
+def preds():
+    t = R.integers(0, 3, 200)
+    logits = R.standard_normal((200, 3)) + 1.2 * np.eye(3)[t]
+    prob = np.exp(logits) / np.exp(logits).sum(1, keepdims=True)
+    labels = np.array(["a", "b", "c"])
+    df = pd.DataFrame({"y": labels[t], "Prediction (y)": labels[prob.argmax(1)],
+                       **{f"P (y={c})": prob[:, j] for j, c in enumerate(labels)}, "other": R.random(200)})
+    return df, t, prob
+
+
+def test_scorer_matches_sklearn_and_shows_the_confusion_matrix(preds, tmp_path):
+    df, t, prob = preds
+    res = run_node(ClassificationScorerNode, {"true_column": "y", "predicted_column": "Prediction (y)"},
+                   [table_from_pandas(df)], workflow_dir=str(tmp_path / "wf"))
+    scores, cm = res.outputs[0].to_pandas(), res.outputs[1].to_pandas()
+    P, Rc, F, S = sk.precision_recall_fscore_support(df["y"], df["Prediction (y)"], zero_division=0)
+    per = scores.iloc[:3]
+    assert list(per["class"]) == ["a", "b", "c"]
+    np.testing.assert_allclose(per["precision"], P)
+    np.testing.assert_allclose(per["recall"], Rc)
+    np.testing.assert_allclose(per["f1"], F)
+    assert per["support"].tolist() == S.tolist()
+    overall = scores[scores["class"] == "(overall)"].iloc[0]
+    assert overall["accuracy"] == pytest.approx(sk.accuracy_score(df["y"], df["Prediction (y)"]))
+    assert overall["kappa"] == pytest.approx(sk.cohen_kappa_score(df["y"], df["Prediction (y)"]))
+    macro = scores[scores["class"] == "(macro average)"].iloc[0]
+    assert macro["f1"] == pytest.approx(sk.f1_score(df["y"], df["Prediction (y)"], average="macro"))
+    assert cm[["a", "b", "c"]].to_numpy().tolist() == sk.confusion_matrix(df["y"], df["Prediction (y)"]).tolist()
+    assert png_ok(res.view)
+    from uop_engine.store import ExperimentStore
+    st = ExperimentStore(next((tmp_path / "wf").rglob("experiments.sqlite")))
+    (run,) = st.list_runs()
+    assert run["name"] == "Classification Scorer" and st.last_metrics(run["id"])["accuracy"] == overall["accuracy"]
+
+
+def test_roc_node_one_vs_rest_and_binary(preds):
+    df, t, prob = preds
+    res = run_node(RocNode, {"true_column": "y"}, [table_from_pandas(df)])
+    areas, curves = res.outputs[0].to_pandas(), res.outputs[1].to_pandas()
+    for j, c in enumerate("abc"):
+        row = areas[areas["class"] == c].iloc[0]
+        assert row["auc"] == pytest.approx(sk.roc_auc_score(t == j, prob[:, j]))
+        assert row["average_precision"] == pytest.approx(sk.average_precision_score(t == j, prob[:, j]))
+    assert areas.iloc[-1]["auc"] == pytest.approx(sk.roc_auc_score(t, prob, multi_class="ovr"))
+    assert set(curves["curve"]) == {"roc", "precision-recall"} and png_ok(res.view)
+    binary = pd.DataFrame({"label": (t == 1).astype(int), "score": prob[:, 1]})
+    res = run_node(RocNode, {"true_column": "label", "score_columns": ["score"], "positive_class": "1"},
+                   [table_from_pandas(binary)])
+    assert res.outputs[0].to_pandas().iloc[0]["auc"] == pytest.approx(sk.roc_auc_score(t == 1, prob[:, 1]))
+
+
+def test_regression_scorer_matches_sklearn():
+    t = R.standard_normal(100)
+    p = t + 0.2 * R.standard_normal(100)
+    res = run_node(RegressionScorerNode, {"true_column": "t", "predicted_column": "p"},
+                   [table_from_pandas(pd.DataFrame({"t": t, "p": p}))])
+    got = dict(zip(*res.outputs[0].to_pandas()[["metric", "value"]].T.values))
+    assert got["mse"] == pytest.approx(sk.mean_squared_error(t, p)) and got["r2"] == pytest.approx(sk.r2_score(t, p))
+    assert got["mae"] == pytest.approx(sk.mean_absolute_error(t, p)) and got["n"] == 100
+
+
+def test_bad_columns_fail_in_configure(preds):
+    schema = table_from_pandas(preds[0]).schema
+    with pytest.raises(knext.InvalidParametersError, match="true class column 'nope' is not in the table"):
+        configure_node(ClassificationScorerNode, {"true_column": "nope", "predicted_column": "y"}, [schema])
+    with pytest.raises(knext.InvalidParametersError, match="'y' is not numeric"):
+        configure_node(RegressionScorerNode, {"true_column": "y", "predicted_column": "other"}, [schema])
+    with pytest.raises(knext.InvalidParametersError, match="name the positive class"):
+        configure_node(RocNode, {"true_column": "y", "score_columns": ["other"]}, [schema])
