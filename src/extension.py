@@ -15,3 +15,4 @@ import nodes.model_io_nodes  # noqa: F401  Model Writer, Model Reader
 import nodes.experiment_nodes  # noqa: F401  Experiment Runs, Compare Runs
 import nodes.eval_nodes  # noqa: F401  Classification Scorer, ROC / Precision-Recall, Regression Scorer
 import nodes.detection_node  # noqa: F401  Detection Metrics (COCO mAP)
+import nodes.crossval_node  # noqa: F401  Cross-Validation

@@ -111,34 +111,9 @@ class RuntimeSettings:
 _METRIC_COLS = {"classification": ["accuracy"], "binary": ["accuracy"], "regression": ["mae"]}
 
 
-@knext.node(name="Train Model", node_type=knext.NodeType.LEARNER, icon_path="icons/train.png",
-            category=train_category, keywords=["train", "fit", "learn", "tinygrad", "neural network"],
-            id="tinyuop_train_model")
-@knext.input_port("Graph", "The network to train (its head is the output the loss is computed on).", graph_port_type)
-@knext.input_table("Training data", "Feature columns and a target column.")
-@knext.input_table("Validation data", "Optional: rows scored after every epoch (same columns).", optional=True)
-@knext.input_port("Initial model", "Optional: a trained model of the same graph to continue training from.",
-                  model_port_type, optional=True)
-@knext.output_port("Model", "The trained model: graph, weights, classes, feature mapping and training record.",
-                   model_port_type)
-@knext.output_table("Metrics", "One row per epoch: loss, accuracy or MAE, validation metrics, learning rate, seconds.")
-@knext.output_view("Training curves", "Loss and metric per epoch (training and validation).")
-class TrainModelNode:
-    """Trains a TinyUOp graph on a table with tinygrad.
-
-    Pick the feature columns (numeric columns, one list column, or one PNG image column; they
-    are reshaped to the Graph Input's shape) and the target column; choose the loss (it sets
-    the task), optimizer, schedule and epochs. Progress shows the current loss per batch;
-    cancelling stops within one batch; a NaN/inf loss stops with the epoch and batch named.
-    Connect a trained model of the same graph to continue training (fine-tuning).
-    """
-
-    data = DataSettings()
-    optim = OptimSettings()
-    sched = ScheduleSettings()
-    early = EarlyStopSettings()
-    runtime = RuntimeSettings()
-    tracking = TrackingSettings()
+class TrainingSetup:
+    """Settings -> TrainConfig, the graph trained and the feature spec: shared by Train Model and
+    Cross-Validation (nodes that declare the data/optim/sched/early/runtime groups)."""
 
     def _config(self):
         from uop_engine.train import ConfigError, TrainConfig
@@ -182,6 +157,36 @@ class TrainModelNode:
         except (DataError, GraphError) as err:
             raise knext.InvalidParametersError(str(err)) from None
         return spec
+
+
+@knext.node(name="Train Model", node_type=knext.NodeType.LEARNER, icon_path="icons/train.png",
+            category=train_category, keywords=["train", "fit", "learn", "tinygrad", "neural network"],
+            id="tinyuop_train_model")
+@knext.input_port("Graph", "The network to train (its head is the output the loss is computed on).", graph_port_type)
+@knext.input_table("Training data", "Feature columns and a target column.")
+@knext.input_table("Validation data", "Optional: rows scored after every epoch (same columns).", optional=True)
+@knext.input_port("Initial model", "Optional: a trained model of the same graph to continue training from.",
+                  model_port_type, optional=True)
+@knext.output_port("Model", "The trained model: graph, weights, classes, feature mapping and training record.",
+                   model_port_type)
+@knext.output_table("Metrics", "One row per epoch: loss, accuracy or MAE, validation metrics, learning rate, seconds.")
+@knext.output_view("Training curves", "Loss and metric per epoch (training and validation).")
+class TrainModelNode(TrainingSetup):
+    """Trains a TinyUOp graph on a table with tinygrad.
+
+    Pick the feature columns (numeric columns, one list column, or one PNG image column; they
+    are reshaped to the Graph Input's shape) and the target column; choose the loss (it sets
+    the task), optimizer, schedule and epochs. Progress shows the current loss per batch;
+    cancelling stops within one batch; a NaN/inf loss stops with the epoch and batch named.
+    Connect a trained model of the same graph to continue training (fine-tuning).
+    """
+
+    data = DataSettings()
+    optim = OptimSettings()
+    sched = ScheduleSettings()
+    early = EarlyStopSettings()
+    runtime = RuntimeSettings()
+    tracking = TrackingSettings()
 
     def _metrics_schema(self, cfg, has_val: bool):
         names = ["loss"] + _METRIC_COLS.get(cfg.task, [])

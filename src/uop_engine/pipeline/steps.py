@@ -95,25 +95,24 @@ def cross_validate(data: Dataset, graph: Any, folds: int = 5, split: str = "trai
                    ctx: PipelineContext | None = None, **config: Any) -> dict:
     """k-fold cross-validation (stratified for class labels) on a split; per-fold loss and
     accuracy plus their mean and standard deviation."""
+    from ..crossval import cross_validate as run_cv
     from ..progress import progress_bar
-    from ..train import Trainer
-    if folds < 2:
-        raise ValueError(f"folds = {folds}: cross-validation needs at least 2 folds")
     cfg = _train_config(config, ctx)
     X, y = data.split(split)
     g = graph_from_config(graph, None if ctx is None else ctx.base_dir, data.input_shape, name=_step(ctx, "cv"))
-    from sklearn.model_selection import KFold, StratifiedKFold
-    strat = cfg.task in ("classification", "binary") and np.unique(y, return_counts=True)[1].min() >= folds
-    kf = (StratifiedKFold if strat else KFold)(n_splits=folds, shuffle=True, random_state=cfg.seed)
-    results = []
-    for k, (tr, va) in enumerate(progress_bar(list(kf.split(X, y)), desc=f"{_step(ctx, 'cv')}: folds")):
-        t = Trainer(g, cfg, classes=data.classes)
-        t.fit(X[tr], y[tr])
-        results.append({"fold": k, **t.evaluate(X[va], y[va])})
-    keys = [k for k in results[0] if k != "fold"]
-    summary = {f"{k}_mean": float(np.mean([r[k] for r in results])) for k in keys}
-    summary |= {f"{k}_std": float(np.std([r[k] for r in results])) for k in keys}
-    return {"folds": results, "metrics": summary}
+    bar = iter(progress_bar(range(folds), total=folds, desc=f"{_step(ctx, 'cv')}: folds"))
+    next(bar, None)
+    done = [0]
+
+    def fold_done(frac: float, msg: str) -> None:  # advance the bar once per finished fold
+        while done[0] < min(folds - 1, int(frac * folds + 1e-9)):
+            done[0] += 1
+            next(bar, None)
+    res = run_cv(g, X, y, cfg, k=folds, stratified=True, seed=cfg.seed, classes=data.classes, progress=fold_done)
+    for _ in bar:  # finish (and close) the bar
+        pass
+    summary = {f"{k}_{stat}": v[stat] for k, v in res.summary.items() for stat in ("mean", "std")}
+    return {"folds": res.folds, "metrics": summary}
 
 
 # ---- using a model ------------------------------------------------------------------------------------

@@ -1,0 +1,123 @@
+"""k-fold cross-validation: split properties, a 5-fold digits CNN with mean +- std, the node."""
+import time
+
+import numpy as np
+import pytest
+
+from uop_engine import GraphBuilder, TrainConfig
+from uop_engine.crossval import cross_validate, cross_validate_table, fold_indices
+from uop_engine.datasets import digits_table
+from uop_engine.errors import DataError
+
+
+@pytest.mark.parametrize("stratified", [True, False])
+def test_every_row_is_in_exactly_one_test_fold_and_splits_are_seeded(stratified):
+    y = np.repeat(np.arange(4), [10, 20, 30, 40])
+    splits = fold_indices(y, 5, stratified, seed=3)
+    tests = np.concatenate([te for _, te in splits])
+    assert sorted(tests.tolist()) == list(range(100))
+    for tr, te in splits:
+        assert not set(tr) & set(te) and len(tr) + len(te) == 100
+        if stratified:  # each class keeps its share in every test fold
+            assert np.bincount(y[te], minlength=4).tolist() == [2, 4, 6, 8]
+    again = fold_indices(y, 5, stratified, seed=3)
+    assert all((a[1] == b[1]).all() for a, b in zip(splits, again))
+    assert not all((a[1] == b[1]).all() for a, b in zip(splits, fold_indices(y, 5, stratified, seed=4)))
+
+
+def test_split_errors():
+    with pytest.raises(DataError, match="class '1' has 2 row"):
+        fold_indices([0, 0, 0, 1, 1, 0], 3, True)
+    with pytest.raises(DataError, match="at least 2 folds"):
+        fold_indices([0, 1], 1)
+
+
+def digits_cnn():
+    g = GraphBuilder("digits_cv")
+    h = g.conv_block(g.input((1, 8, 8)), out_channels=8, pool="max")
+    g.linear(g.flatten(h), out_features=10)
+    return g.build()
+
+
+def test_five_fold_digits_cnn_reports_mean_and_std():
+    from sklearn.datasets import load_digits
+    d = load_digits()
+    X, y = (d.images / 16.0).astype(np.float32)[:, None], d.target
+    t0 = time.perf_counter()
+    seen = []
+    res = cross_validate(digits_cnn(), X, y, TrainConfig(epochs=3, batch_size=64, lr=3e-3, seed=0), k=5,
+                         progress=lambda f, m: seen.append(f))
+    took = time.perf_counter() - t0
+    print(f"5-fold digits CNN: {res.text()} in {took:.1f} s")
+    assert took < 300 and len(res.folds) == 5 and sum(f["test_rows"] for f in res.folds) == len(y)
+    acc = np.array([f["accuracy"] for f in res.folds])
+    assert res.summary["accuracy"]["mean"] == pytest.approx(acc.mean()) and acc.mean() > 0.85
+    assert res.summary["accuracy"]["std"] == pytest.approx(acc.std(ddof=1))
+    assert seen and max(seen) <= 1.0 and res.frame().shape[0] == 5
+
+
+def test_table_cross_validation_and_cancel():
+    table = digits_table("vector").slice(0, 400)
+    g = GraphBuilder("mlp")
+    g.linear(g.input((64,)), out_features=10)
+    res = cross_validate_table(g.build(), table, {"inputs": {"x": ["pixels"]}, "target": "label"},
+                               TrainConfig(epochs=2, batch_size=64, seed=1), k=3)
+    again = cross_validate_table(g.build(), table, {"inputs": {"x": ["pixels"]}, "target": "label"},
+                                 TrainConfig(epochs=2, batch_size=64, seed=1), k=3)
+    assert res.folds == again.folds  # seeded: identical numbers
+    from uop_engine.train import TrainingCancelled
+    with pytest.raises(TrainingCancelled):
+        cross_validate_table(g.build(), table, {"inputs": {"x": ["pixels"]}, "target": "label"},
+                             TrainConfig(epochs=2), k=3, should_stop=lambda: True)
+
+
+def test_pipeline_cross_validate_step_uses_the_same_folds(tmp_path):
+    from uop_engine.pipeline import loads_pipeline, run_pipeline
+    text = """
+name = "cv"
+[[steps]]
+name = "data"
+type = "dataset"
+params = { name = "digits", limit = 300, seed = 0 }
+[[steps]]
+name = "cv"
+type = "cross_validate"
+[steps.params]
+data = "${data.data}"
+graph = [ { op = "flatten" }, { op = "linear", out_features = 10 } ]
+folds = 3
+epochs = 2
+"""
+    res = run_pipeline(loads_pipeline(text, base_dir=tmp_path), out=tmp_path / "out", store=tmp_path / "s.sqlite",
+                       progress="none")
+    out = res.outputs["cv"]
+    acc = np.array([f["accuracy"] for f in out["folds"]])
+    assert len(acc) == 3 and out["metrics"]["accuracy_mean"] == pytest.approx(acc.mean())
+    assert out["metrics"]["accuracy_std"] == pytest.approx(acc.std(ddof=1))
+
+
+def test_cross_validation_node_through_the_harness(tmp_path):
+    from knime_harness import configure_node, load_extension, run_node, table_from_pyarrow
+    load_extension()
+    import knime.extension as knext
+    from nodes.crossval_node import CrossValidationNode
+    from nodes.graph_nodes import GraphInputNode
+    from nodes.op_nodes import OP_NODE_FACTORIES
+    x = run_node(GraphInputNode, {"shape": "64"}).outputs[0]
+    mlp = run_node(OP_NODE_FACTORIES["linear"], {"out_features": 10}, [x]).outputs[0]
+    data = table_from_pyarrow(digits_table("vector", target="digit").slice(0, 450))
+    p = {"folds": {"k": 3}, "data": {"feature_columns": ["pixels"], "target_column": "digit"},
+         "sched": {"epochs": 2, "batch_size": 64}}
+    wf = str(tmp_path / "wf")
+    res = run_node(CrossValidationNode, p, [mlp, data], workflow_dir=wf)
+    folds, summary = res.outputs[0].to_pandas(), res.outputs[1].to_pandas()
+    assert len(folds) == 3 and folds["test_rows"].sum() == 450
+    acc = summary[summary["metric"] == "accuracy"].iloc[0]
+    assert acc["mean"] == pytest.approx(folds["accuracy"].mean()) and acc["std"] == pytest.approx(folds["accuracy"].std())
+    from uop_engine.store import ExperimentStore
+    st = ExperimentStore(next((tmp_path / "wf").rglob("experiments.sqlite")))
+    (parent,) = st.list_runs(parent_id=None)
+    assert len(st.get_run(parent["id"])["children"]) == 3
+    with pytest.raises(knext.InvalidParametersError, match="nope"):
+        configure_node(CrossValidationNode, {**p, "data": {"feature_columns": ["pixels"], "target_column": "nope"}},
+                       [mlp.spec, data.schema])
