@@ -4,7 +4,8 @@ from __future__ import annotations
 import knime.extension as knext
 
 from ._base import evaluation_category
-from .eval_nodes import _schema, _table
+from .eval_nodes import _record, _schema, _table
+from .experiment_nodes import TrackingSettings
 
 _SUMMARY = [("metric", knext.string()), ("value", knext.double())]
 _PER_CLASS = [("class", knext.string()), ("ap", knext.double()), ("ap50", knext.double()), ("recall", knext.double()),
@@ -35,6 +36,7 @@ class DetectionMetricsNode:
                                         "x,y,w,h")
     crowd_column = knext.StringParameter("Crowd column", "Optional ground-truth column marking crowd boxes (1).",
                                          "iscrowd")
+    tracking = TrackingSettings()
 
     def _boxes(self) -> list[str]:
         cols = [c.strip() for c in self.box_columns.split(",") if c.strip()]
@@ -74,4 +76,5 @@ class DetectionMetricsNode:
             raise ValueError(str(e)) from None
         summary = [{"metric": k, "value": m[k]} for k in SUMMARY_KEYS] + [{"metric": "images", "value": m["images"]}]
         per = [{**p, "class": str(p["class"])} for p in m["per_class"]]
+        _record(exec_context, self.tracking, {k: m[k] for k in SUMMARY_KEYS}, "Detection Metrics")
         return _table(summary, _SUMMARY), _table(per, _PER_CLASS)

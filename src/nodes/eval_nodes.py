@@ -124,6 +124,7 @@ class RocNode:
     score_columns = knext.MultiColumnParameter("Score columns", "One probability column per class (empty = the "
                                                "'P (...=class)' columns).", port_index=0, column_filter=_numeric)
     positive_class = knext.StringParameter("Positive class", "With a single score column: the class it scores.", "")
+    tracking = TrackingSettings()
 
     def _scores(self, schema) -> list[str]:
         cols = list(self.score_columns or []) or [c for c in schema.column_names
@@ -173,6 +174,10 @@ class RocNode:
                   for r in rep["roc"]]
         curves += [{"curve": "precision-recall", "class": str(r["class"]), "threshold": r["threshold"],
                     "x": r["recall"], "y": r["precision"]} for r in rep["pr"]]
+        _record(exec_context, self.tracking, {"macro_auc": rep["macro_auc"],
+                                              "macro_average_precision": rep["macro_average_precision"],
+                                              "auc": {str(p["class"]): p["auc"] for p in rep["per_class"]}},
+                "ROC / Precision-Recall")
         return _table(areas, _AUC), _table(curves, _CURVES), knext.view_png(roc_png(rep))
 
 

@@ -22,6 +22,11 @@ from .onnx_import import import_onnx, unsupported_ops
 from .data import FeatureSpec, infer_feature_spec, iter_arrays, table_to_arrays
 from .table_train import train_table
 from .datasets import digits_table, split_table
+from .metrics import classification_report, roc_report, regression_report
+from .detection import detection_metrics
+from .crossval import cross_validate, cross_validate_table, CVResult
+from .store import ExperimentStore, record_training, record_evaluation
+from .compare import RunCurves, summary_rows, grouped_rows, curves_png
 
 __all__ = ["GraphError", "DataError", "Graph", "Node", "merge", "split_ref", "OPS", "OpDef", "TT", "CATEGORIES",
            "get_op", "list_ops", "register", "Param", "analyze", "summarize", "fmt_shape", "GraphBuilder",
@@ -31,4 +36,6 @@ __all__ = ["GraphError", "DataError", "Graph", "Node", "merge", "split_ref", "OP
            "ModelBundle", "BundleError", "CheckpointError", "save_checkpoint", "load_checkpoint", "list_checkpoints",
            "latest_checkpoint", "inspect_checkpoint", "export_onnx", "export_onnx_bytes", "save_onnx", "onnx_metadata",
            "import_onnx", "unsupported_ops", "FeatureSpec", "infer_feature_spec", "iter_arrays", "table_to_arrays",
-           "train_table", "digits_table", "split_table"]
+           "train_table", "digits_table", "split_table", "classification_report", "roc_report", "regression_report",
+           "detection_metrics", "cross_validate", "cross_validate_table", "CVResult", "ExperimentStore",
+           "record_training", "record_evaluation", "RunCurves", "summary_rows", "grouped_rows", "curves_png"]
