@@ -120,3 +120,75 @@ def test_pictures_are_real_pngs():
     for png in (confusion_png(rep["confusion_matrix"], rep["labels"]), roc_png(roc_report([0, 1, 0, 1], [.1, .8, .3, .6]))):
         img = Image.open(io.BytesIO(png))
         assert img.format == "PNG" and np.asarray(img.convert("L")).std() > 5
+
+
+def test_precision_recall_curve_points_match_sklearn():
+    from uop_engine.metrics import precision_recall_curve, roc_curve
+    rng = np.random.default_rng(7)
+    y = rng.integers(0, 2, 150).astype(bool)
+    s = np.round(rng.random(150) + 0.4 * y, 2)
+    ours = precision_recall_curve(y, s)
+    P, R, T = sk.precision_recall_curve(y, s)
+    np.testing.assert_allclose(ours["precision"], P[:-1][::-1])
+    np.testing.assert_allclose(ours["recall"], R[:-1][::-1])
+    np.testing.assert_allclose(ours["threshold"], T[::-1])
+    fpr, tpr, thr = sk.roc_curve(y, s, drop_intermediate=False)
+    roc = roc_curve(y, s)
+    np.testing.assert_allclose(roc["threshold"], thr)
+    np.testing.assert_allclose(roc["fpr"], fpr)
+
+
+def test_string_labels_one_vs_rest_and_named_positive_class():
+    rng = np.random.default_rng(3)
+    names = np.array(["ant", "bee", "cow"], dtype=object)
+    t = rng.integers(0, 3, 120)
+    prob = rng.dirichlet(np.ones(3), 120) + 0.5 * np.eye(3)[t]
+    rep = roc_report(names[t], prob, classes=["ant", "bee", "cow"])
+    assert [p["class"] for p in rep["per_class"]] == ["ant", "bee", "cow"]
+    for j, pc in enumerate(rep["per_class"]):
+        assert pc["auc"] == pytest.approx(sk.roc_auc_score(t == j, prob[:, j]))
+    binary = roc_report(names[t], prob[:, 2], positive="cow")  # one column scoring 'cow' vs the rest
+    assert binary["per_class"][0]["auc"] == pytest.approx(sk.roc_auc_score(t == 2, prob[:, 2]))
+    assert {r["class"] for r in binary["roc"]} == {"cow"}
+
+
+def test_explicit_label_order_and_unknown_labels():
+    t, p = [2, 0, 1, 1, 0], [2, 1, 1, 0, 0]
+    rep = classification_report(t, p, labels=[2, 1, 0])
+    assert rep["labels"] == [2, 1, 0] and [c["label"] for c in rep["per_class"]] == [2, 1, 0]
+    assert rep["confusion_matrix"] == sk.confusion_matrix(t, p, labels=[2, 1, 0]).tolist()
+    P, _, _, _ = sk.precision_recall_fscore_support(t, p, labels=[2, 1, 0], zero_division=0)
+    np.testing.assert_allclose([c["precision"] for c in rep["per_class"]], P)
+    with pytest.raises(DataError, match=r"the predicted column has value\(s\) \[7\] that are not in the label list"):
+        classification_report([1, 2], [1, 7], labels=[1, 2])
+    with pytest.raises(DataError, match="names a class twice"):
+        classification_report([1, 2], [1, 2], labels=[1, 2, 1])
+
+
+def test_missing_values_in_text_columns_and_single_class_roc_errors():
+    with pytest.raises(DataError, match="true column has 2 missing"):
+        classification_report(np.array(["a", None, float("nan")], dtype=object), ["a", "b", "a"])
+    with pytest.raises(DataError, match="no positive rows"):
+        roc_auc([0, 0, 0], [0.1, 0.2, 0.3])
+    with pytest.raises(DataError, match="only positive rows"):
+        average_precision([1, 1], [0.1, 0.2])
+    with pytest.raises(DataError, match="true values 0/1"):
+        roc_auc([0, 2, 2], [0.1, 0.2, 0.3])
+    with pytest.raises(DataError, match="3 rows but the score column has 2"):
+        roc_auc([0, 1, 1], [0.1, 0.2])
+    with pytest.raises(DataError, match="score column has 1 missing"):
+        roc_auc([0, 1, 1], [0.1, np.nan, 0.3])
+    with pytest.raises(DataError, match="empty"):
+        roc_report([], np.zeros((0, 2)), classes=[0, 1])
+
+
+def test_regression_single_row_and_empty():
+    import warnings
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = sk.r2_score([1.0], [2.0])
+    assert np.isnan(regression_report([1.0], [2.0])["r2"]) and np.isnan(ref)
+    with pytest.raises(DataError, match="empty"):
+        regression_report([], [])
+    with pytest.raises(DataError, match="has 2 rows but the predicted column has 3"):
+        regression_report([1, 2], [1, 2, 3])

@@ -3,7 +3,9 @@
 Conventions follow scikit-learn so numbers can be compared 1:1 (tests do): precision of a
 class never predicted is 0, AUC is the trapezoid area under the ROC curve with ties
 handled as one threshold, average precision is the step-wise sum over recall changes, R^2
-of a constant target is 1 for a perfect fit and 0 otherwise.
+of a constant target is 1 for a perfect fit and 0 otherwise (NaN with fewer than two rows).
+One deliberate difference: Cohen's kappa of a single class predicted perfectly is 1 (scikit-
+learn gives NaN, 0/0), so a scores table never carries a NaN for a perfect result.
 """
 from __future__ import annotations
 
@@ -14,16 +16,26 @@ import numpy as np
 from .errors import DataError
 
 
+def _is_missing(x: Any) -> bool:
+    """None, NaN, pandas' NA / NaT: anything that is not equal to itself or cannot say so."""
+    if x is None:
+        return True
+    try:
+        return bool(x != x)
+    except (TypeError, ValueError):  # pd.NA refuses to be a bool
+        return True
+
+
 def _labels_array(v: Any, what: str) -> np.ndarray:
     a = np.asarray(v)
     if a.ndim != 1:
         a = a.reshape(-1)
     if a.size == 0:
         raise DataError(f"{what} is empty: there is nothing to score")
-    if a.dtype.kind == "f" and np.isnan(a).any():
-        raise DataError(f"{what} has {int(np.isnan(a).sum())} missing value(s); drop or fill those rows first")
-    if a.dtype.kind == "O" and any(x is None for x in a):
-        raise DataError(f"{what} has {sum(x is None for x in a)} missing value(s); drop or fill those rows first")
+    missing = int(np.isnan(a).sum()) if a.dtype.kind == "f" else \
+        sum(_is_missing(x) for x in a.tolist()) if a.dtype.kind == "O" else 0
+    if missing:
+        raise DataError(f"{what} has {missing} missing value(s); drop or fill those rows first")
     return a
 
 
@@ -48,13 +60,22 @@ def confusion_matrix(y_true: Any, y_pred: Any, labels: Sequence | None = None) -
     sorted union of both columns)."""
     t, p = _labels_array(y_true, "the true column"), _labels_array(y_pred, "the predicted column")
     _same_length(t, p, ("the true column", "the predicted column"))
-    labels = list(labels) if labels is not None else _sorted_union(t, p)
+    if labels is None:
+        labels = _sorted_union(t, p)
+    else:  # an explicit order must name every value: silently dropping rows would skew accuracy
+        labels = list(labels)
+        if len(set(labels)) != len(labels):
+            raise DataError(f"the label list {labels} names a class twice")
+        for a, what in ((t, "the true column"), (p, "the predicted column")):
+            unknown = sorted(set(a.tolist()) - set(labels), key=str)
+            if unknown:
+                raise DataError(f"{what} has value(s) {unknown[:5]} that are not in the label list {labels}; "
+                                "add them to the list")
     index = {v: i for i, v in enumerate(labels)}
     k = len(labels)
-    keep = np.array([a in index and b in index for a, b in zip(t.tolist(), p.tolist())])
-    ti = np.array([index[a] for a in t[keep].tolist()], dtype=np.int64)
-    pi = np.array([index[b] for b in p[keep].tolist()], dtype=np.int64)
-    cm = np.bincount(ti * k + pi, minlength=k * k).reshape(k, k) if k else np.zeros((0, 0), np.int64)
+    ti = np.array([index[a] for a in t.tolist()], dtype=np.int64)
+    pi = np.array([index[b] for b in p.tolist()], dtype=np.int64)
+    cm = np.bincount(ti * k + pi, minlength=k * k).reshape(k, k)
     return cm, labels
 
 
@@ -134,9 +155,27 @@ def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
     return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))
 
 
+def _binary_inputs(y: Any, score: Any) -> tuple[np.ndarray, np.ndarray]:
+    y = _labels_array(y, "the true column")
+    s = np.asarray(score, dtype=np.float64).reshape(-1)
+    _same_length(y, s, ("the true column", "the score column"))
+    if np.isnan(s).any():
+        raise DataError(f"the score column has {int(np.isnan(s).sum())} missing value(s)")
+    bad = sorted(set(y.tolist()) - {0, 1}, key=str)
+    if bad:
+        raise DataError(f"binary ROC needs true values 0/1 (or False/True); found {bad[:5]}. "
+                        "Use roc_report for other labels")
+    y = y.astype(np.float64)
+    if y.sum() in (0, len(y)):
+        raise DataError(f"the true column has {'no' if y.sum() == 0 else 'only'} positive rows; ROC and "
+                        "precision-recall need both positives and negatives")
+    return y, s
+
+
 def roc_curve(y: Any, score: Any) -> dict[str, np.ndarray]:
-    """Binary ROC: y in {0,1} (or bool), higher score = more positive."""
-    y, s = np.asarray(y).astype(np.float64), np.asarray(score, dtype=np.float64)
+    """Binary ROC: y in {0,1} (or bool), higher score = more positive. Every distinct score is
+    a threshold (scikit-learn's roc_curve with drop_intermediate=False)."""
+    y, s = _binary_inputs(y, score)
     fps, tps, thr = _binary_curve(y, s)
     fpr = np.r_[0.0, fps / fps[-1] if fps[-1] else np.zeros_like(fps)]
     tpr = np.r_[0.0, tps / tps[-1] if tps[-1] else np.zeros_like(tps)]
@@ -149,8 +188,9 @@ def roc_auc(y: Any, score: Any) -> float:
 
 
 def precision_recall_curve(y: Any, score: Any) -> dict[str, np.ndarray]:
-    """Binary precision-recall points (from the highest threshold down; recall rising)."""
-    y, s = np.asarray(y).astype(np.float64), np.asarray(score, dtype=np.float64)
+    """Binary precision-recall points (from the highest threshold down; recall rising): scikit-
+    learn's precision_recall_curve reversed, without its closing (recall 0, precision 1) point."""
+    y, s = _binary_inputs(y, score)
     fps, tps, thr = _binary_curve(y, s)
     precision = tps / (tps + fps)
     recall = tps / tps[-1] if tps[-1] else np.zeros_like(tps)
@@ -229,7 +269,7 @@ def roc_png(report: dict[str, Any]) -> bytes:
 # ---- regression ---------------------------------------------------------------------------------------
 def regression_report(y_true: Any, y_pred: Any) -> dict[str, float]:
     """MSE, RMSE, MAE and R^2 (1 - SS_res / SS_tot; a constant target gives 1 when fitted
-    exactly, else 0, as scikit-learn)."""
+    exactly, else 0; one row gives NaN: all as scikit-learn)."""
     t = np.asarray(y_true, dtype=np.float64).reshape(-1)
     p = np.asarray(y_pred, dtype=np.float64).reshape(-1)
     if t.size == 0:
@@ -239,8 +279,13 @@ def regression_report(y_true: Any, y_pred: Any) -> dict[str, float]:
         if np.isnan(a).any():
             raise DataError(f"{what} has {int(np.isnan(a).sum())} missing value(s); drop or fill those rows first")
     err = t - p
+    if not (np.isfinite(t).all() and np.isfinite(p).all()):
+        raise DataError("the true or predicted column holds an infinite value; scores would be meaningless")
     mse = float(np.mean(err ** 2))
     ss_res, ss_tot = float(np.sum(err ** 2)), float(np.sum((t - t.mean()) ** 2))
-    r2 = (1.0 if ss_res == 0 else 0.0) if ss_tot == 0 else 1 - ss_res / ss_tot
+    if t.size < 2:  # undefined, as scikit-learn (which also warns)
+        r2 = float("nan")
+    else:
+        r2 = (1.0 if ss_res == 0 else 0.0) if ss_tot == 0 else 1 - ss_res / ss_tot
     return {"mse": mse, "rmse": float(np.sqrt(mse)), "mae": float(np.mean(np.abs(err))), "r2": float(r2),
             "n": int(t.size)}
