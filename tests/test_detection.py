@@ -38,13 +38,14 @@ def random_data(seed, n_img=12, k=3, crowd=False):
 
 
 def reference(dt, gt):
-    """pycocotools directly, on COCO dicts built by hand (ids as pycocotools expects them)."""
+    """pycocotools directly, on COCO dicts built by hand (ids as pycocotools expects them); an
+    `area` column of the ground truth is passed on as COCO's area."""
     imgs = sorted(set(gt["image_id"]) | set(dt["image_id"]))
     iid = {v: i + 1 for i, v in enumerate(imgs)}
     cats = sorted(set(gt["class"]) | set(dt["class"]))
     cid = {c: i + 1 for i, c in enumerate(cats)}
     anns = [{"id": i + 1, "image_id": iid[r.image_id], "category_id": cid[r._2], "bbox": [r.x, r.y, r.w, r.h],
-             "area": r.w * r.h, "iscrowd": int(getattr(r, "iscrowd", 0))} for i, r in enumerate(gt.itertuples())]
+             "area": getattr(r, "area", r.w * r.h), "iscrowd": int(getattr(r, "iscrowd", 0))} for i, r in enumerate(gt.itertuples())]
     with contextlib.redirect_stdout(io.StringIO()):
         coco = COCO()
         coco.dataset = {"images": [{"id": i} for i in iid.values()], "annotations": anns,
@@ -113,3 +114,80 @@ def test_detection_node_summary_and_per_class():
     with pytest.raises(knext.InvalidParametersError, match="score column 'conf' is not in the predictions table"):
         configure_node(DetectionMetricsNode, {"score_column": "conf"},
                        [table_from_pandas(dt).schema, table_from_pandas(gt).schema])
+
+
+def test_area_column_decides_small_medium_large():
+    dt, gt = random_data(6, n_img=15)
+    gt = gt.assign(area=np.random.default_rng(0).uniform(100, 20000, len(gt)))  # e.g. mask areas
+    got, ref = detection_metrics(dt, gt), reference(dt, gt)
+    np.testing.assert_allclose([got[k] for k in SUMMARY_KEYS], ref.stats, atol=1e-12)
+    plain = detection_metrics(dt, gt.drop(columns=["area"]))
+    assert [got[k] for k in ("ap_small", "ap_medium", "ap_large")] != \
+        [plain[k] for k in ("ap_small", "ap_medium", "ap_large")]
+
+
+def test_ignore_column_is_scored_as_crowd_and_box_lists_work():
+    dt, gt = random_data(2, crowd=True)
+    as_ignore = gt.rename(columns={"iscrowd": "ignore"})
+    a, b = detection_metrics(dt, gt), detection_metrics(dt, as_ignore)
+    assert [a[k] for k in SUMMARY_KEYS] == [b[k] for k in SUMMARY_KEYS]
+    assert gt["iscrowd"].sum() > 0 and a["map"] != detection_metrics(dt, gt.drop(columns=["iscrowd"]))["map"]
+    lists = lambda d: d.assign(box=d[["x", "y", "w", "h"]].values.tolist()).drop(columns=["x", "y", "w", "h"])  # noqa: E731
+    c = detection_metrics(lists(dt), lists(gt))
+    assert [a[k] for k in SUMMARY_KEYS] == [c[k] for k in SUMMARY_KEYS]
+
+
+def test_only_crowd_ground_truth_and_a_class_without_ground_truth():
+    gt = pd.DataFrame([{"image_id": 1, "class": "a", "x": 0.0, "y": 0.0, "w": 50.0, "h": 50.0, "iscrowd": 1},
+                       {"image_id": 2, "class": "b", "x": 5.0, "y": 5.0, "w": 40.0, "h": 40.0, "iscrowd": 0}])
+    dt = pd.DataFrame([{"image_id": 1, "class": "a", "x": 1.0, "y": 1.0, "w": 48.0, "h": 48.0, "score": 0.9},
+                       {"image_id": 2, "class": "b", "x": 5.0, "y": 5.0, "w": 40.0, "h": 40.0, "score": 0.8},
+                       {"image_id": 2, "class": "c", "x": 60.0, "y": 5.0, "w": 40.0, "h": 40.0, "score": 0.7}])
+    got, ref = detection_metrics(dt, gt), reference(dt, gt)
+    np.testing.assert_allclose([got[k] for k in SUMMARY_KEYS], ref.stats, atol=1e-12)
+    per = {p["class"]: p for p in got["per_class"]}
+    assert np.isnan(per["a"]["ap"]) and per["a"]["gt_boxes"] == 0  # only a crowd box: nothing to find
+    assert per["b"]["ap"] == pytest.approx(1.0) and np.isnan(per["c"]["ap"]) and per["c"]["detections"] == 1
+
+
+def test_missing_ids_bad_flags_and_bad_format():
+    dt, gt = random_data(0)
+    with pytest.raises(DataError, match="1 row\\(s\\) without a value in column 'image_id'"):
+        detection_metrics(dt, gt.assign(image_id=[None] + gt["image_id"].tolist()[1:]))
+    with pytest.raises(DataError, match="'iscrowd' of the ground truth table must hold 0/1"):
+        detection_metrics(dt, gt.assign(iscrowd=2))
+    with pytest.raises(DataError, match="box format 'cxcywh' is not xywh or xyxy"):
+        detection_metrics(dt, gt, box_format="cxcywh")
+    with pytest.raises(DataError, match="negative width"):
+        detection_metrics(dt, gt.assign(w=-gt["w"]))
+
+
+def test_detection_node_xyxy_renamed_columns_crowd_and_type_checks():
+    dt, gt = random_data(2, crowd=True)
+    conv = lambda d: d.assign(x2=d.x + d.w, y2=d.y + d.h).rename(  # noqa: E731
+        columns={"x": "left", "y": "top", "x2": "right", "y2": "bottom", "image_id": "img", "class": "label"}
+    ).drop(columns=["w", "h"])
+    p = {"image_column": "img", "class_column": "label", "box_format": "xyxy", "box_columns": "left,top,right,bottom",
+         "crowd_column": "iscrowd"}
+    res = run_node(DetectionMetricsNode, p, [table_from_pandas(conv(dt)), table_from_pandas(conv(gt))])
+    got = dict(zip(*res.outputs[0].to_pandas()[["metric", "value"]].T.values))
+    np.testing.assert_allclose([got[k] for k in SUMMARY_KEYS], reference(dt, gt).stats, atol=1e-12)
+    schemas = [table_from_pandas(dt).schema, table_from_pandas(gt).schema]
+    with pytest.raises(knext.InvalidParametersError, match="score column 'class' of the predictions table is not numeric"):
+        configure_node(DetectionMetricsNode, {"score_column": "class"},
+                       [table_from_pandas(dt.assign(**{"class": dt["class"].astype(str)})).schema, schemas[1]])
+    with pytest.raises(knext.InvalidParametersError, match="four box columns"):
+        configure_node(DetectionMetricsNode, {"box_columns": "x,y,w"}, schemas)
+    with pytest.raises(knext.InvalidParametersError, match="box column 'h2' is not in the predictions table"):
+        configure_node(DetectionMetricsNode, {"box_columns": "x,y,w,h2"}, schemas)
+
+
+def test_detection_node_with_no_detections():
+    import pyarrow as pa
+    from knime_harness import table_from_pyarrow
+    dt, gt = random_data(3)
+    empty = pa.Table.from_pandas(dt, preserve_index=False).slice(0, 0)  # typed columns, no rows
+    res = run_node(DetectionMetricsNode, {}, [table_from_pyarrow(empty), table_from_pandas(gt)])
+    got = dict(zip(*res.outputs[0].to_pandas()[["metric", "value"]].T.values))
+    assert got["map"] == 0 and got["images"] == gt["image_id"].nunique()
+    assert (res.outputs[1].to_pandas()["detections"] == 0).all()

@@ -4,7 +4,7 @@ from __future__ import annotations
 import knime.extension as knext
 
 from ._base import evaluation_category
-from .eval_nodes import _record, _schema, _table
+from .eval_nodes import _numeric, _record, _schema, _table
 from .experiment_nodes import TrackingSettings
 
 _SUMMARY = [("metric", knext.string()), ("value", knext.double())]
@@ -34,8 +34,9 @@ class DetectionMetricsNode:
                                        enum=["xywh", "xyxy"])
     box_columns = knext.StringParameter("Box columns", "The four box columns in order, comma-separated (both tables).",
                                         "x,y,w,h")
-    crowd_column = knext.StringParameter("Crowd column", "Optional ground-truth column marking crowd boxes (1).",
-                                         "iscrowd")
+    crowd_column = knext.StringParameter("Crowd / ignore column", "Optional ground-truth column of 0/1 flags: 1 marks a "
+                                         "crowd or ignore region (detections on it are neither right nor wrong). "
+                                         "Used when the table has it.", "iscrowd")
     tracking = TrackingSettings()
 
     def _boxes(self) -> list[str]:
@@ -44,17 +45,23 @@ class DetectionMetricsNode:
             raise knext.InvalidParametersError(f"give four box columns, got {len(cols)}: '{self.box_columns}'")
         return cols
 
-    def _check(self, schema, what: str, extra: list[str]) -> None:
-        for c in [self.image_column, self.class_column, *self._boxes(), *extra]:
+    def _check(self, schema, what: str, extra: list[tuple[str, str]]) -> None:
+        roles = [("image id column", self.image_column, False), ("class column", self.class_column, False)]
+        roles += [("box column", c, True) for c in self._boxes()] + [(label, c, True) for label, c in extra]
+        for label, c, numeric in roles:  # boxes, score and crowd flags are numbers; ids and classes text or numbers
             if c not in schema.column_names:
-                label = {self.score_column: "score column", self.image_column: "image id column",
-                         self.class_column: "class column"}.get(c, "box column")
                 raise knext.InvalidParametersError(f"{label} '{c}' is not in the {what} table; available: "
                                                    f"{list(schema.column_names)}")
+            if numeric and not _numeric(schema[c]):
+                raise knext.InvalidParametersError(f"{label} '{c}' of the {what} table is not numeric ({schema[c].ktype})")
+            if not numeric and not (_numeric(schema[c]) or schema[c].ktype == knext.string()):
+                raise knext.InvalidParametersError(f"{label} '{c}' of the {what} table must be text or a number "
+                                                   f"({schema[c].ktype})")
 
     def configure(self, config_context, pred_schema, gt_schema):
-        self._check(pred_schema, "predictions", [self.score_column])
-        self._check(gt_schema, "ground-truth", [])
+        self._check(pred_schema, "predictions", [("score column", self.score_column)])
+        crowd = [("crowd column", self.crowd_column)] if self.crowd_column in gt_schema.column_names else []
+        self._check(gt_schema, "ground-truth", crowd)
         return _schema(_SUMMARY), _schema(_PER_CLASS)
 
     def _frame(self, table, with_score: bool):

@@ -5,7 +5,10 @@
 Both inputs are tables (pandas DataFrames, pyarrow tables or dicts of columns) with columns
 image_id, class, box (x, y, w, h or x1, y1, x2, y2 as four columns `x`, `y`, `w`/`x2`,
 `h`/`y2`, or one column of 4-lists `box`); predictions also have `score`; ground truth may
-have `iscrowd` and `area`. Classes may be numbers or names. Returns mAP@[.5:.95], AP50, AP75,
+have `iscrowd`, `ignore` and `area`. An `ignore` = 1 box is scored as a COCO crowd region
+(pycocotools itself overwrites a ground truth's ignore flag with iscrowd for boxes): a
+detection on it is neither a true nor a false positive, and it is never counted as missed.
+`area` (e.g. a mask's area) decides small/medium/large; without it the box area is used. Classes may be numbers or names. Returns mAP@[.5:.95], AP50, AP75,
 AP for small/medium/large boxes, AR@1/10/100 and per-class AP and recall (NaN for a class
 without ground truth, as pycocotools).
 """
@@ -51,8 +54,6 @@ def _boxes(df, what: str, box_format: str) -> np.ndarray:
         raise DataError(f"the {what} table has {int(np.isnan(b).any(1).sum())} box(es) with missing coordinates")
     if box_format == "xyxy":
         b = np.stack([b[:, 0], b[:, 1], b[:, 2] - b[:, 0], b[:, 3] - b[:, 1]], axis=1)
-    elif box_format != "xywh":
-        raise DataError(f"box format '{box_format}' is not xywh or xyxy")
     if (b[:, 2:] < 0).any():
         raise DataError(f"the {what} table has boxes with negative width or height (is the box format right?)")
     return b
@@ -64,18 +65,49 @@ def _need(df, cols: list[str], what: str) -> None:
         raise DataError(f"the {what} table lacks column(s) {missing}; it has {list(df.columns)}")
 
 
+def _no_missing(df, cols: list[str], what: str) -> None:
+    for c in cols:
+        n = int(df[c].isna().sum())
+        if n:
+            raise DataError(f"the {what} table has {n} row(s) without a value in column '{c}'")
+
+
+def _flag(df, col: str, what: str) -> np.ndarray:
+    """A 0/1 column (missing = 0) as bools, refusing anything else."""
+    v = df[col].fillna(0).to_numpy()
+    try:
+        v = v.astype(np.float64)
+    except (TypeError, ValueError):
+        raise DataError(f"column '{col}' of the {what} table must hold 0/1 flags") from None
+    if not np.isin(v, (0, 1)).all():
+        raise DataError(f"column '{col}' of the {what} table must hold 0/1 flags; found {sorted(set(v.tolist()))[:5]}")
+    return v.astype(bool)
+
+
 def to_coco(predictions: Any, ground_truth: Any, box_format: str = "xywh") -> tuple[dict, list, list]:
     """(COCO ground-truth dict, detection list, class list) in pycocotools' formats."""
+    if box_format not in ("xywh", "xyxy"):
+        raise DataError(f"box format '{box_format}' is not xywh or xyxy")
     gt, dt = _frame(ground_truth, "ground truth"), _frame(predictions, "predictions")
     _need(gt, ["image_id", "class"], "ground truth")
     _need(dt, ["image_id", "class", "score"], "predictions")
+    _no_missing(gt, ["image_id", "class"], "ground truth")
+    _no_missing(dt, ["image_id", "class"], "predictions")
     gb, db = _boxes(gt, "ground truth", box_format), _boxes(dt, "predictions", box_format)
     classes = sorted(set(gt["class"].tolist()) | set(dt["class"].tolist()), key=lambda v: (str(type(v)), v))
     cid = {c: i + 1 for i, c in enumerate(classes)}
     images = sorted(set(gt["image_id"].tolist()) | set(dt["image_id"].tolist()), key=str)
     iid = {v: i + 1 for i, v in enumerate(images)}
-    crowd = gt["iscrowd"].fillna(0).astype(int).tolist() if "iscrowd" in gt.columns else [0] * len(gt)
-    area = gt["area"].astype(float).tolist() if "area" in gt.columns else (gb[:, 2] * gb[:, 3]).tolist()
+    crowd = np.zeros(len(gt), bool)
+    for col in ("iscrowd", "ignore"):
+        if col in gt.columns:
+            crowd |= _flag(gt, col, "ground truth")
+    if "area" in gt.columns:
+        area = gt["area"].astype(float).to_numpy()
+        if np.isnan(area).any() or (area < 0).any():
+            raise DataError("the ground-truth column 'area' has missing or negative values")
+    else:
+        area = gb[:, 2] * gb[:, 3]
     anns = [{"id": k + 1, "image_id": iid[im], "category_id": cid[c], "bbox": box.tolist(), "area": float(a),
              "iscrowd": int(cr)}
             for k, (im, c, box, a, cr) in enumerate(zip(gt["image_id"].tolist(), gt["class"].tolist(), gb, area, crowd))]
@@ -109,6 +141,7 @@ def coco_evaluate(coco_gt: dict, detections: list) -> Any:
 
 
 def detection_metrics(predictions: Any, ground_truth: Any, box_format: str = "xywh") -> dict[str, Any]:
+    """Summary metrics (SUMMARY_KEYS, as COCOeval.stats), `per_class` rows and the image count."""
     coco_gt, dets, classes = to_coco(predictions, ground_truth, box_format)
     if not coco_gt["annotations"]:
         raise DataError("the ground-truth table has no boxes: there is nothing to score against")
