@@ -84,6 +84,16 @@ def _flag(df, col: str, what: str) -> np.ndarray:
     return v.astype(bool)
 
 
+def _same_kind(gt_values: list, dt_values: list, col: str) -> None:
+    """Names vs numbers across the two tables would silently never match (mAP 0): refuse."""
+    def kind(vals: list) -> set[str]:
+        return {"text" if isinstance(v, str) else "number" for v in vals}
+    g, d = kind(gt_values), kind(dt_values)
+    if g and d and g != d:
+        raise DataError(f"the '{col}' column holds {'/'.join(sorted(g))} values in the ground-truth table but "
+                        f"{'/'.join(sorted(d))} values in the predictions table; use the same kind of ids in both")
+
+
 def to_coco(predictions: Any, ground_truth: Any, box_format: str = "xywh") -> tuple[dict, list, list]:
     """(COCO ground-truth dict, detection list, class list) in pycocotools' formats."""
     if box_format not in ("xywh", "xyxy"):
@@ -94,6 +104,8 @@ def to_coco(predictions: Any, ground_truth: Any, box_format: str = "xywh") -> tu
     _no_missing(gt, ["image_id", "class"], "ground truth")
     _no_missing(dt, ["image_id", "class"], "predictions")
     gb, db = _boxes(gt, "ground truth", box_format), _boxes(dt, "predictions", box_format)
+    for col in ("image_id", "class"):
+        _same_kind(gt[col].tolist(), dt[col].tolist(), col)
     classes = sorted(set(gt["class"].tolist()) | set(dt["class"].tolist()), key=lambda v: (str(type(v)), v))
     cid = {c: i + 1 for i, c in enumerate(classes)}
     images = sorted(set(gt["image_id"].tolist()) | set(dt["image_id"].tolist()), key=str)
