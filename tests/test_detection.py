@@ -112,7 +112,7 @@ def test_detection_node_summary_and_per_class():
     np.testing.assert_allclose([got[k] for k in SUMMARY_KEYS], ref.stats, atol=1e-12)
     assert len(per) == 3 and set(per.columns) >= {"class", "ap", "ap50", "recall", "gt_boxes", "detections"}
     with pytest.raises(knext.InvalidParametersError, match="score column 'conf' is not in the predictions table"):
-        configure_node(DetectionMetricsNode, {"score_column": "conf"},
+        configure_node(DetectionMetricsNode, {"predictions": {"score_column": "conf"}},
                        [table_from_pandas(dt).schema, table_from_pandas(gt).schema])
 
 
@@ -165,21 +165,23 @@ def test_missing_ids_bad_flags_and_bad_format():
 def test_detection_node_xyxy_renamed_columns_crowd_and_type_checks():
     dt, gt = random_data(2, crowd=True)
     conv = lambda d: d.assign(x2=d.x + d.w, y2=d.y + d.h).rename(  # noqa: E731
-        columns={"x": "left", "y": "top", "x2": "right", "y2": "bottom", "image_id": "img", "class": "label"}
-    ).drop(columns=["w", "h"])
-    p = {"image_column": "img", "class_column": "label", "box_format": "xyxy", "box_columns": "left,top,right,bottom",
-         "crowd_column": "iscrowd"}
+        columns={"x": "left", "y": "top", "x2": "right", "y2": "bottom", "image_id": "img", "class": "label",
+                 "iscrowd": "flag"}).drop(columns=["w", "h"])
+    cols = {"image_column": "img", "class_column": "label", "box_1": "left", "box_2": "top", "box_3": "right",
+            "box_4": "bottom"}
+    p = {"box_format": "xyxy", "predictions": cols, "truth": {**cols, "crowd_column": "flag"}}
     res = run_node(DetectionMetricsNode, p, [table_from_pandas(conv(dt)), table_from_pandas(conv(gt))])
     got = dict(zip(*res.outputs[0].to_pandas()[["metric", "value"]].T.values))
     np.testing.assert_allclose([got[k] for k in SUMMARY_KEYS], reference(dt, gt).stats, atol=1e-12)
     schemas = [table_from_pandas(dt).schema, table_from_pandas(gt).schema]
     with pytest.raises(knext.InvalidParametersError, match="score column 'class' of the predictions table is not numeric"):
-        configure_node(DetectionMetricsNode, {"score_column": "class"},
+        configure_node(DetectionMetricsNode, {"predictions": {"score_column": "class"}},
                        [table_from_pandas(dt.assign(**{"class": dt["class"].astype(str)})).schema, schemas[1]])
-    with pytest.raises(knext.InvalidParametersError, match="four box columns"):
-        configure_node(DetectionMetricsNode, {"box_columns": "x,y,w"}, schemas)
-    with pytest.raises(knext.InvalidParametersError, match="box column 'h2' is not in the predictions table"):
-        configure_node(DetectionMetricsNode, {"box_columns": "x,y,w,h2"}, schemas)
+    with pytest.raises(knext.InvalidParametersError, match="box columns of the predictions table must differ"):
+        configure_node(DetectionMetricsNode, {"predictions": {"box_3": "x"}}, schemas)
+    with pytest.raises(knext.InvalidParametersError, match="box height / bottom y column 'h2' is not in the "
+                       "ground-truth table"):
+        configure_node(DetectionMetricsNode, {"truth": {"box_4": "h2"}}, schemas)
 
 
 def test_detection_node_with_no_detections():
