@@ -49,10 +49,11 @@ def test_five_fold_digits_cnn_reports_mean_and_std():
                          progress=lambda f, m: seen.append(f))
     took = time.perf_counter() - t0
     print(f"5-fold digits CNN: {res.text()} in {took:.1f} s")
-    assert took < 300 and len(res.folds) == 5 and sum(f["test_rows"] for f in res.folds) == len(y)
+    assert took < 90 and len(res.folds) == 5 and sum(f["test_rows"] for f in res.folds) == len(y)
     acc = np.array([f["accuracy"] for f in res.folds])
     assert res.summary["accuracy"]["mean"] == pytest.approx(acc.mean()) and acc.mean() > 0.85
     assert res.summary["accuracy"]["std"] == pytest.approx(acc.std(ddof=1))
+    assert res.summary["macro_f1"]["mean"] > 0.85 and 0 < res.summary["kappa"]["mean"] <= 1
     assert seen and max(seen) <= 1.0 and res.frame().shape[0] == 5
 
 
@@ -121,3 +122,95 @@ def test_cross_validation_node_through_the_harness(tmp_path):
     with pytest.raises(knext.InvalidParametersError, match="nope"):
         configure_node(CrossValidationNode, {**p, "data": {"feature_columns": ["pixels"], "target_column": "nope"}},
                        [mlp.spec, data.schema])
+
+
+def test_fold_sizes_match_sklearn():
+    from sklearn.model_selection import KFold, StratifiedKFold
+    y = np.random.default_rng(0).integers(0, 3, 103)
+    ours = fold_indices(y, 4, False, seed=0)
+    ref = list(KFold(4, shuffle=True, random_state=0).split(y))
+    assert sorted(len(te) for _, te in ours) == sorted(len(te) for _, te in ref) == [25, 26, 26, 26]
+    strat = fold_indices(y, 4, True, seed=0)
+    share = np.bincount(y, minlength=3) / len(y)
+    for _, te in strat:  # every class within one row of its exact share
+        assert np.all(np.abs(np.bincount(y[te], minlength=3) - share * len(te)) < 1.0 + 1e-9)
+    assert sorted(np.concatenate([te for _, te in strat]).tolist()) == list(range(103))
+    assert [sorted(te.tolist()) for _, te in strat] == \
+        [sorted(te.tolist()) for _, te in StratifiedKFold(4, shuffle=True, random_state=0).split(y, y)]
+
+
+def _mlp(n_in, n_out):
+    g = GraphBuilder("mlp")
+    g.linear(g.input((n_in,)), out_features=n_out)
+    return g.build()
+
+
+def test_fold_scores_equal_sklearn_on_the_fold_predictions_and_metric_fn():
+    """Every fold's numbers come from metrics.py on predict()'s outputs: recompute them with sklearn."""
+    from sklearn import metrics as sk
+    from uop_engine.predict import predict
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((240, 6)).astype(np.float32)
+    y = np.array(["a", "b", "c"], dtype=object)[(X[:, 0] + 0.5 * X[:, 1] > 0).astype(int) + (X[:, 2] > 1)]
+    seen = []
+
+    def top2(y_true, outputs):
+        seen.append(outputs.shape)
+        return {"n_test": len(y_true)}
+    res = cross_validate(_mlp(6, 3), X, y, TrainConfig(epochs=3, batch_size=32, lr=1e-2), k=3, metric_fn=top2)
+    assert res.classes == ["a", "b", "c"] and seen == [(80, 3)] * 3
+    assert [f["n_test"] for f in res.folds] == [80, 80, 80]
+    from uop_engine.train import Trainer
+    for f, (tr, te) in zip(res.folds, fold_indices(y, 3, True, 0)):  # retrain fold f with its seed: same model
+        t = Trainer(_mlp(6, 3), TrainConfig(epochs=3, batch_size=32, lr=1e-2, seed=f["fold"]), classes=res.classes)
+        t.fit(X[tr], y[tr])
+        pred = np.array(res.classes, dtype=object)[predict(t.model, X[te]).argmax(1)]
+        assert f["accuracy"] == pytest.approx(sk.accuracy_score(y[te], pred))
+        assert f["macro_f1"] == pytest.approx(sk.f1_score(y[te], pred, average="macro", zero_division=0))
+        assert f["kappa"] == pytest.approx(sk.cohen_kappa_score(y[te], pred))
+    with pytest.raises(DataError, match="metric_fn must return a dict"):
+        cross_validate(_mlp(6, 3), X, y, TrainConfig(epochs=1), k=2, metric_fn=lambda t, o: 0.5)
+
+
+def test_regression_and_a_fold_source():
+    rng = np.random.default_rng(1)
+    X = rng.standard_normal((200, 4)).astype(np.float32)
+    y = (X @ np.array([1.0, -2.0, 0.5, 0.0]) + 0.1 * rng.standard_normal(200)).astype(np.float32)[:, None]
+    cfg = TrainConfig(loss="mse", epochs=30, batch_size=32, lr=3e-2)
+    res = cross_validate(_mlp(4, 1), X, y, cfg, k=4)
+    assert {"mse", "rmse", "mae", "r2", "loss"} <= set(res.summary) and res.summary["r2"]["mean"] > 0.9
+    for f in res.folds:
+        assert f["rmse"] == pytest.approx(np.sqrt(f["mse"])) and f["loss"] == pytest.approx(f["mse"], rel=1e-4)
+    calls = []
+
+    def source():  # yields the same folds lazily
+        for tr, te in fold_indices(y[:, 0], 4, False, 0):
+            calls.append(len(te))
+            yield X[tr], y[tr], X[te], y[te]
+    fractions = []
+    lazy = cross_validate(_mlp(4, 1), source, None, cfg, k=4, progress=lambda f, m: fractions.append(f))
+    assert calls == [50] * 4 and lazy.folds == res.folds and fractions[-1] == 1.0
+    assert all(0 <= a <= b <= 1 for a, b in zip(fractions, fractions[1:]))
+    with pytest.raises(DataError, match="leave y empty"):
+        cross_validate(_mlp(4, 1), source, y, cfg)
+    with pytest.raises(DataError, match="X has 200 rows but y has 199"):
+        cross_validate(_mlp(4, 1), X, y[:-1], cfg)
+    with pytest.raises(DataError, match="gave 1 fold"):
+        cross_validate(_mlp(4, 1), lambda: [(X[:100], y[:100], X[100:], y[100:])], None, cfg)
+
+
+def test_cancel_between_folds_and_binary_auc():
+    from uop_engine.train import TrainingCancelled
+    rng = np.random.default_rng(2)
+    X = rng.standard_normal((120, 3)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.float32)[:, None]
+    res = cross_validate(_mlp(3, 1), X, y[:, 0], TrainConfig(loss="binary_cross_entropy", epochs=5, lr=3e-2), k=3)
+    assert all(0.5 < f["auc"] <= 1 for f in res.folds) and res.summary["accuracy"]["mean"] > 0.7
+    calls = []
+
+    def stop_after_first_fold():
+        calls.append(1)
+        return len(res.folds) and len(calls) > 10  # lets fold 1 start, then asks to stop
+    with pytest.raises(TrainingCancelled, match="cancelled"):
+        cross_validate(_mlp(3, 1), X, y[:, 0], TrainConfig(loss="binary_cross_entropy", epochs=2), k=3,
+                       should_stop=stop_after_first_fold)
