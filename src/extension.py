@@ -8,6 +8,7 @@ import nodes.graph_nodes  # noqa: F401  Graph Input, Save as Block, User Block, 
 import nodes.inspect_node  # noqa: F401  UOp Inspect
 import nodes.user_blocks  # noqa: F401  saved user blocks as palette nodes
 import nodes.generate_block_node  # noqa: F401  Generate Block (Automation)
+import nodes.import_paper_node  # noqa: F401  Import Paper (Automation)
 import nodes.onnx_nodes  # noqa: F401  ONNX Writer, Quantizer, Reader
 import nodes.train_nodes  # noqa: F401  Train Model
 import nodes.inference_node  # noqa: F401  Run Inference

@@ -72,6 +72,15 @@ def _forget_plugins():
     yield
     for name in [n for n, op in OPS.items() if "plugin" in op.meta]:
         OPS.pop(name, None)
+    try:  # palette nodes made for approved blocks in this session
+        import knime.extension.nodes as kn
+        from nodes.op_nodes import OP_NODE_CLASSES, OP_NODE_FACTORIES
+    except ImportError:
+        return
+    for name in [n for n in OP_NODE_FACTORIES if n.startswith("user_") and n not in OPS]:
+        OP_NODE_FACTORIES.pop(name, None)
+        OP_NODE_CLASSES.pop(name, None)
+        getattr(kn, "_nodes", {}).pop(f"tinyuop_{name}", None)
 
 
 def service(srv) -> LLMService:

@@ -145,6 +145,36 @@ def test_401_names_the_provider_and_key_source_without_the_key(provider):
     no_key_anywhere(svc, info.value)
 
 
+@pytest.mark.parametrize("provider", PROVIDERS)
+def test_no_log_line_or_output_holds_the_key(provider, tmp_path, caplog, capfd):
+    """Every logger at DEBUG (the SDKs and httpx log requests and responses there): a happy
+    call, a 429 retried, a malformed reply, a 401 whose body echoes the key; then grep."""
+    import logging
+    caplog.set_level(logging.DEBUG)
+    errors = []
+    with ScriptedLLMServer(["hello", {"status": 429}, "again", {"raw": "{not json"}, {"raw": "{not json"},
+                            {"status": 401}]) as srv:
+        svc = make(srv, provider, max_retries=1, cache_dir=str(tmp_path / "cache"))
+        svc.complete(USER)
+        svc.complete([{"role": "user", "content": "second"}])
+        for text in ("third", "fourth"):
+            try:
+                svc.complete([{"role": "user", "content": text}])
+            except LLMError as e:
+                errors.append(str(e))
+        sent = [r["headers"].get("x-api-key") or r["headers"].get("authorization", "") for r in srv.requests]
+    assert all(KEY in h for h in sent)  # the key did travel, in the request headers only
+    assert len(errors) == 2 and "401" in errors[1]
+    out, err = capfd.readouterr()
+    cached = "".join(p.read_text(errors="replace") for p in (tmp_path / "cache").rglob("*") if p.is_file())
+    assert "HTTP Request: POST" in caplog.text and cached  # there was something to grep
+    for where, text in {"log": caplog.text, "stdout": out, "stderr": err, "errors": "".join(errors),
+                        "cache": cached}.items():
+        assert KEY not in text, where
+        assert KEY[8:24] not in text, where  # not even a part of it
+    no_key_anywhere(svc)
+
+
 def test_key_from_environment_and_its_name_in_errors(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", KEY)
     monkeypatch.setenv("MY_LLM_KEY", KEY)

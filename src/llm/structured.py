@@ -144,6 +144,10 @@ def graph_from_value(value: Any):
     return g
 
 
+class GraphRepairError(LLMError):
+    """The model answered, but no answer gave a valid graph within the repair rounds."""
+
+
 def repair_message(problem: str) -> str:
     return (f"That answer could not be used. Problem: {problem}\n"
             "Fix it and reply with the whole corrected graph as one JSON object in a ```json fence.")
@@ -175,6 +179,6 @@ def complete_graph(svc: Any, prompt: str, system: str | None = None, max_rounds:
             messages += [{"role": "assistant", "content": text or "(empty reply)"},
                          {"role": "user", "content": repair_message(problems[-1])}]
     summary = "; ".join(f"round {i}: {p[:200]}" for i, p in enumerate(problems, 1))
-    raise LLMError(f"the model gave no valid TinyUOp graph in {max_rounds} round(s); last problem: {problems[-1]} "
+    raise GraphRepairError(f"the model gave no valid TinyUOp graph in {max_rounds} round(s); last problem: {problems[-1]} "
                    f"({summary}). Describe the network more precisely or allow more rounds",
                    provider=str(getattr(getattr(svc, "config", None), "provider", "") or ""))

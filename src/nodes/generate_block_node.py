@@ -5,8 +5,10 @@ from __future__ import annotations
 import knime.extension as knext
 
 from ._base import automation_category, check_canceled
+from ._llm import LLMSettings, check_llm_settings, llm_service
+from ._llm import schema as _schema
+from ._llm import table as _table
 
-PROVIDERS = ["anthropic", "openai", "openai_compatible"]
 _ROUNDS = [("round", knext.int32()), ("passed", knext.bool_()), ("reason", knext.string()),
            ("traceback", knext.string()), ("duration_s", knext.double()), ("code_sha256", knext.string())]
 _CANDIDATE = [("name", knext.string()), ("op", knext.string()), ("sha256", knext.string()), ("state", knext.string()),
@@ -15,32 +17,6 @@ _CANDIDATE = [("name", knext.string()), ("op", knext.string()), ("sha256", knext
 _SAVED = [("op", knext.string()), ("name", knext.string()), ("file", knext.string()), ("sha256", knext.string()),
           ("approved_by", knext.string()), ("approved_at", knext.string()), ("inputs", knext.string()),
           ("params", knext.string()), ("description", knext.string())]
-
-
-def _schema(cols) -> knext.Schema:
-    return knext.Schema.from_columns([knext.Column(t, n) for n, t in cols])
-
-
-def _table(rows: list[dict], cols):
-    """Typed through pyarrow, so an empty table keeps the configured column types."""
-    import pyarrow as pa
-    pairs = [(knext.int32(), pa.int32()), (knext.bool_(), pa.bool_()), (knext.double(), pa.float64())]
-    fields = [pa.field(n, next((p for k, p in pairs if k == t), pa.string())) for n, t in cols]
-    data = {n: [r.get(n) for r in rows] for n, _ in cols}
-    return knext.Table.from_pyarrow(pa.table(data, schema=pa.schema(fields)))
-
-
-@knext.parameter_group("LLM")
-class LLMSettings:
-    """Which model writes the code. The API key comes from a KNIME credential (its password)."""
-
-    provider = knext.StringParameter("Provider", "LLM API: Anthropic, OpenAI, or any OpenAI-compatible server.",
-                                     "anthropic", enum=PROVIDERS)
-    model = knext.StringParameter("Model", "Model name, e.g. claude-sonnet-4-5 or gpt-4.1.", "claude-sonnet-4-5")
-    base_url = knext.StringParameter("Base URL", "API address (empty = the provider's default; required for "
-                                     "openai_compatible servers).", "")
-    credential = knext.StringParameter("Credential", "KNIME credential whose password is the API key (empty = no "
-                                       "key, e.g. a local server).", "", choices=lambda ctx: ctx.get_credential_names())
 
 
 @knext.parameter_group("Sandbox")
@@ -107,21 +83,12 @@ class GenerateBlockNode:
         if h and not re.fullmatch(r"[0-9a-f]{64}", h):
             raise knext.InvalidParametersError("parameter 'Approve candidate with hash': not a sha256 (64 hex "
                                                "digits); copy it from the Candidate table")
-        if self.llm.provider == "openai_compatible" and not self.llm.base_url.strip():
-            raise knext.InvalidParametersError("parameter 'Base URL' is required for openai_compatible servers")
+        check_llm_settings(self.llm)
 
     def configure(self, config_context):
         self._check()
-        if self.llm.credential and self.llm.credential not in config_context.get_credential_names():
-            raise knext.InvalidParametersError(f"parameter 'Credential': no credential named '{self.llm.credential}' "
-                                               f"in this workflow (available: {config_context.get_credential_names()})")
+        check_llm_settings(self.llm, config_context)
         return _schema(_ROUNDS), _schema(_CANDIDATE), _schema(_SAVED)
-
-    def _service(self, ctx):
-        from llm import LLMConfig, LLMService
-        key = ctx.get_credentials(self.llm.credential).password if self.llm.credential else None
-        cfg = LLMConfig(provider=self.llm.provider, model=self.llm.model, base_url=self.llm.base_url.strip() or None)
-        return LLMService(cfg, api_key=key), key
 
     def execute(self, exec_context):
         from llm.approval import (ApprovalError, approve, check_approval, discard_pending, latest_pending, load_pending,
@@ -140,7 +107,7 @@ class GenerateBlockNode:
         if cand is None:
             if not self.description.strip():
                 raise ValueError(f"no pending candidate has hash {wanted}; enter the block description to generate one")
-            service, key = self._service(exec_context)
+            service, key = llm_service(self.llm, exec_context)
             total = self.sandbox.max_rounds
 
             def on_round(r):
