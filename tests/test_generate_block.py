@@ -230,3 +230,28 @@ def test_generate_block_node_settings_are_checked():
         kh.configure_node(gbn.GenerateBlockNode, {"description": "x", "llm": {"provider": "openai_compatible"}})
     specs = kh.configure_node(gbn.GenerateBlockNode, {"description": "x"}, credentials={"k": ("u", "p")}).specs
     assert specs[0].column_names == ["round", "passed", "reason", "traceback", "duration_s", "code_sha256"]
+
+
+def test_generate_block_node_reports_why_hostile_code_was_stopped(tmp_path):
+    """Tests that loop forever, allocate 10 GB, write outside their folder or open a socket:
+    each round is stopped in the sandbox and the node's error names every reason."""
+    import knime_harness as kh
+    import nodes.generate_block_node as gbn
+    outside = tmp_path / "outside.npy"
+    hostile = [
+        "def test_loop():\n    while True:\n        pass\n",
+        "def test_alloc():\n    b = bytearray(10 * 1024 ** 3)\n    assert len(b)\n",
+        f"import numpy as np\ndef test_write():\n    np.save({str(outside)!r}, np.zeros(3))\n",
+        "import socket\ndef test_net():\n    socket.create_connection(('127.0.0.1', 9))\n",
+    ]
+    with ScriptedLLMServer([reply(tests=t) for t in hostile]) as srv:
+        llm = {"provider": "openai_compatible", "model": "scripted", "base_url": srv.base_url}
+        params = {"description": "RMS norm over the last axis", "library": str(tmp_path / "lib"), "llm": llm,
+                  "sandbox": {"max_rounds": 4, "timeout_s": 5, "memory_mb": 1024}}
+        with pytest.raises(ValueError) as info:
+            kh.run_node(gbn.GenerateBlockNode, params)
+        assert len(srv.requests) == 4
+    msg = str(info.value)
+    assert "no working block after 4 round(s) (round 1: timeout; round 2: memory; round 3: forbidden: open(" in msg
+    assert "for writing outside the sandbox" in msg and "round 4: forbidden: import of 'socket'" in msg
+    assert not outside.exists() and not os.path.exists(tmp_path / "lib" / "rms_gen.py")
