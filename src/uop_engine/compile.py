@@ -13,14 +13,22 @@ from .errors import GraphError
 from .graph import Graph, split_ref
 from .infer import analyze
 from .init import init_weight
-from .optable import get_op
+from .optable import DTYPES, get_op
 
 
 def tg_dtype(name: str):
+    """Our dtype name (see optable.DTYPES) -> tinygrad dtype; tinygrad names them alike."""
     from tinygrad import dtypes
-    return {"float32": dtypes.float32, "float16": dtypes.float16, "bfloat16": dtypes.bfloat16,
-            "float64": dtypes.float64, "int8": dtypes.int8, "int16": dtypes.int16, "int32": dtypes.int32,
-            "int64": dtypes.int64, "uint8": dtypes.uint8, "bool": dtypes.bool}[name]
+    return getattr(dtypes, name)
+
+
+def dtype_name(dtype) -> str:
+    """tinygrad dtype -> our dtype name; one tinygrad gives that the graph has no name for is an error."""
+    from tinygrad import dtypes
+    for name in DTYPES:
+        if getattr(dtypes, name) == dtype:
+            return name
+    raise GraphError(f"tinygrad dtype {dtype} has no graph dtype", fix=f"use one of {', '.join(DTYPES)}")
 
 
 class LowerCtx:

@@ -46,9 +46,10 @@ def binary(op_type: str, compare: bool = False, negate: bool = False):
     return entry
 
 
-def reduce(op_type: str, float_in: bool = False):
+def reduce(op_type: str, out_dtype=None):
+    """Reduce* over the op's axes; out_dtype(input dtype) is what the input is cast to first."""
     def entry(ctx, xs, p, ts):
-        x = to_float(ctx, xs[0], ts[0]) if float_in else xs[0]
+        x = ctx.cast(xs[0], out_dtype(ts[0].dtype), ts[0].dtype) if out_dtype else xs[0]
         if p["axis"] is not None:
             norm_axes(p["axis"], len(ts[0].shape))  # checks them; ONNX takes negative axes as they are
         return ctx.reduce(op_type, x, p["axis"], p["keepdim"])

@@ -34,21 +34,44 @@ def broadcast(*shapes: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(out)
 
 
+# tinygrad's type-promotion lattice (the JAX one) restricted to our dtypes: each dtype and the
+# dtypes it promotes to directly; weak Python scalars are never graph tensors, so they are left out
+_LATTICE = {"bool": ("int8", "uint8"), "uint8": ("int16",), "int8": ("int16",), "int16": ("int32",),
+            "int32": ("int64",), "int64": ("float16", "bfloat16"), "float16": ("float32",),
+            "bfloat16": ("float32",), "float32": ("float64",), "float64": ()}
+_RANK = ("bool", "uint8", "int8", "int16", "int32", "int64", "float16", "bfloat16", "float32", "float64")
+
+
+def _upper(dtype: str) -> set[str]:
+    out, todo = set(), [dtype]
+    while todo:
+        d = todo.pop()
+        if d not in out:
+            out.add(d)
+            todo.extend(_LATTICE[d])
+    return out
+
+
 def promote(*dtypes: str) -> str:
-    """Result dtype of a binary op: floats win over ints, ints over bool."""
-    floats = [d for d in dtypes if d in FLOAT_DTYPES]
-    if floats:
-        order = ("float16", "bfloat16", "float32", "float64")
-        return max(floats, key=order.index)
-    ints = [d for d in dtypes if d != "bool"]
-    if ints:
-        order = ("uint8", "int8", "int16", "int32", "int64")
-        return max(ints, key=order.index)
-    return "bool"
+    """Result dtype of ops that combine tensors (add, where, concat, ...): the least dtype every
+    input promotes to, as tinygrad computes it (int8 + uint8 -> int16, float16 + bfloat16 -> float32)."""
+    common = set.intersection(*(_upper(d) for d in dtypes))
+    return min(common, key=_RANK.index)
+
+
+def sum_dtype(dtype: str) -> str:
+    """What a sum accumulates and returns: ints and bool widen to int32 (int64 stays), floats stay."""
+    return dtype if dtype in FLOAT_DTYPES or dtype == "int64" else "int32"
 
 
 def as_float(dtype: str) -> str:
     return dtype if dtype in FLOAT_DTYPES else "float32"
+
+
+def float_tensor(x):
+    """The lowering side of `as_float`: integer and bool tensors become float32, floats stay."""
+    from tinygrad import dtypes
+    return x if dtypes.is_float(x.dtype) else x.cast(dtypes.float32)
 
 
 def tup(v, n: int, param: str) -> tuple[int, ...]:

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import math
+import operator
 
 from ..optable import OpDef, TT, DTYPES, register
 from ..params import Param, FLOAT, STR, INT
-from ._util import broadcast, promote, as_float
+from ._util import broadcast, promote, as_float, float_tensor as _float
 from . import _onnx as ox
 
 
@@ -18,9 +19,11 @@ def _unary(name, label, fn, doc, category="elementwise", params=(), float_out=Tr
     register(OpDef(name, label, category, doc, tuple(params), ("x",), infer, lower=lower, keywords=keywords, onnx=onnx))
 
 
-def _float(x):
+def _float_pair(a, b):
+    """True division and pow compute in floating point: if neither side is a float, a becomes
+    float32; otherwise tinygrad's promotion gives the dtype inference says (int32 / float16 -> float16)."""
     from tinygrad import dtypes
-    return x if dtypes.is_float(x.dtype) else x.cast(dtypes.float32)
+    return (a, b) if dtypes.is_float(a.dtype) or dtypes.is_float(b.dtype) else (_float(a), b)
 
 
 def _u(name, label, method, doc, **kw):
@@ -122,9 +125,9 @@ def _binary(name, label, fn, doc, out_dtype=None, keywords=(), onnx=None):
 _binary("add", "Add", lambda a, b: a + b, "a + b, broadcasting.", keywords=("plus", "sum"), onnx=ox.binary("Add"))
 _binary("sub", "Subtract", lambda a, b: a - b, "a - b, broadcasting.", keywords=("minus",), onnx=ox.binary("Sub"))
 _binary("mul", "Multiply", lambda a, b: a * b, "a * b, broadcasting.", keywords=("times", "product"), onnx=ox.binary("Mul"))
-_binary("div", "Divide", lambda a, b: _float(a) / _float(b), "a / b (true division), broadcasting.",
+_binary("div", "Divide", lambda a, b: operator.truediv(*_float_pair(a, b)), "a / b (true division), broadcasting.",
         out_dtype=as_float, onnx=ox.binary("Div"))
-_binary("pow", "Power", lambda a, b: _float(a).pow(b), "a raised to the power b, broadcasting.",
+_binary("pow", "Power", lambda a, b: operator.pow(*_float_pair(a, b)), "a raised to the power b, broadcasting.",
         out_dtype=as_float, onnx=ox.binary("Pow"))
 _binary("maximum", "Maximum", lambda a, b: a.maximum(b), "Elementwise maximum of a and b.", onnx=ox.binary("Max"))
 _binary("minimum", "Minimum", lambda a, b: a.minimum(b), "Elementwise minimum of a and b.", onnx=ox.binary("Min"))

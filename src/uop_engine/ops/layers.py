@@ -10,7 +10,7 @@ import math
 from ..errors import GraphError
 from ..optable import OpDef, TT, WeightSpec, register
 from ..params import Param, INT, INTS, FLOAT, BOOL, STR
-from ._util import auto_or_check, conv_out, need_rank, tup, as_float
+from ._util import auto_or_check, conv_out, need_rank, tup, as_float, float_tensor
 from . import _onnx as ox
 
 _BIAS = Param("bias", BOOL, True, "learn an additive bias")
@@ -347,7 +347,7 @@ def _pool_lower(method):
         s = tup(p["stride"] or p["kernel_size"], 2, "stride")
         pad = tup(p["padding"], 2, "padding")
         kw = {"count_include_pad": False} if method == "avg_pool2d" else {}
-        return getattr(xs[0], method)(kernel_size=k, stride=s, padding=tuple(v for v in pad for _ in range(2)), **kw)
+        return getattr(float_tensor(xs[0]), method)(kernel_size=k, stride=s, padding=tuple(v for v in pad for _ in range(2)), **kw)
     return lower
 
 
@@ -425,11 +425,11 @@ def _global_onnx(op_type):
 
 register(OpDef("global_avg_pool", "GlobalAvgPool", "layers", "Mean over all spatial axes: (N, C, ...) -> (N, C).",
                _KEEP, ("x",), _global_infer,
-               lower=lambda ctx, xs, p, w: xs[0].mean(axis=tuple(range(2, xs[0].ndim)), keepdim=p["keepdim"]),
+               lower=lambda ctx, xs, p, w: float_tensor(xs[0]).mean(axis=tuple(range(2, xs[0].ndim)), keepdim=p["keepdim"]),
                onnx=_global_onnx("GlobalAveragePool")))
 register(OpDef("global_max_pool", "GlobalMaxPool", "layers", "Maximum over all spatial axes: (N, C, ...) -> (N, C).",
                _KEEP, ("x",), _global_infer,
-               lower=lambda ctx, xs, p, w: xs[0].max(axis=tuple(range(2, xs[0].ndim)), keepdim=p["keepdim"]),
+               lower=lambda ctx, xs, p, w: float_tensor(xs[0]).max(axis=tuple(range(2, xs[0].ndim)), keepdim=p["keepdim"]),
                onnx=_global_onnx("GlobalMaxPool")))
 
 

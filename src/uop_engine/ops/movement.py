@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 
 from ..errors import GraphError
-from ..optable import OpDef, TT, register
+from ..optable import FLOAT_DTYPES, OpDef, TT, register
 from ..params import Param, INT, INTS, FLOAT, OPT_INT
 from ._util import norm_axis, norm_axes, promote
 from . import _onnx as ox
@@ -116,7 +116,26 @@ def _pad_infer(ts, p):
     out = tuple(d + lo + hi for d, (lo, hi) in zip(ts[0].shape, pairs))
     if any(d <= 0 for d in out):
         raise GraphError(f"negative padding leaves an empty tensor {out}", param="pads")
+    _pad_value(p["value"], ts[0].dtype)
     return [TT(out, ts[0].dtype)]
+
+
+def _pad_value(value: float, dtype: str):
+    """The fill value as the input's kind of number: the output keeps the input's dtype, so a value
+    that dtype cannot hold (0.5 for int8, 2 for bool) is refused rather than silently changed."""
+    import numpy as np
+    if dtype in FLOAT_DTYPES:
+        return float(value)
+    lo, hi = (0, 1) if dtype == "bool" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
+    if value != int(value) or not lo <= value <= hi:
+        raise GraphError(f"fill value {value:g} does not fit the {dtype} input (whole numbers {lo}..{hi})",
+                         param="value", fix="change the value, or cast the input to a float dtype first")
+    return bool(value) if dtype == "bool" else int(value)
+
+
+def _pad_lower(ctx, xs, p, w):
+    from ..compile import dtype_name
+    return xs[0].pad(tuple(_pad_pairs(xs[0].shape, p["pads"])), value=_pad_value(p["value"], dtype_name(xs[0].dtype)))
 
 
 def _pad_onnx(c, xs, p, ts):
@@ -127,7 +146,7 @@ def _pad_onnx(c, xs, p, ts):
 register(OpDef("pad", "Pad", "movement", "Pads with a constant (PyTorch F.pad order: last axis first).",
                (Param("pads", INTS, (1, 1), "before,after pairs from the last axis backwards"),
                 Param("value", FLOAT, 0.0, "fill value")), ("x",), _pad_infer,
-               lower=lambda ctx, xs, p, w: xs[0].pad(tuple(_pad_pairs(xs[0].shape, p["pads"])), value=p["value"]),
+               lower=_pad_lower,
                onnx=_pad_onnx))
 
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from ..optable import OpDef, TT, register
 from ..params import Param, BOOL, OPT_INTS, OPT_INT, INT
-from ._util import norm_axes, norm_axis, as_float
+from ._util import norm_axes, norm_axis, as_float, sum_dtype
 from . import _onnx as ox
 
 
@@ -15,22 +15,20 @@ _P = (Param("axis", OPT_INTS, None, "axes to reduce (empty = all axes)"),
       Param("keepdim", BOOL, False, "keep reduced axes with size 1"))
 
 
-def _reduce(name, label, method, doc, float_out=False, extra=(), onnx=None):
+def _reduce(name, label, method, doc, out_dtype=None, extra=(), onnx=None):
+    """out_dtype(input dtype) -> result dtype; the input is cast to it first (mean of ints in float32,
+    sum of int8 accumulated in int32), so the lowering returns what inference says."""
     def infer(ts, p):
         axes = norm_axes(p["axis"], len(ts[0].shape))
-        dt = as_float(ts[0].dtype) if float_out else ts[0].dtype
+        dt = out_dtype(ts[0].dtype) if out_dtype else ts[0].dtype
         return [TT(_reduced(ts[0].shape, axes, p["keepdim"]), dt)]
 
     def lower(ctx, xs, p, w):
-        x = xs[0].float() if float_out and not _is_float(xs[0]) else xs[0]
+        from ..compile import dtype_name, tg_dtype
+        x = xs[0] if out_dtype is None else xs[0].cast(tg_dtype(out_dtype(dtype_name(xs[0].dtype))))
         kw = {k: p[k] for k in ("correction",) if k in p}
         return getattr(x, method)(axis=p["axis"], keepdim=p["keepdim"], **kw)
     register(OpDef(name, label, "reduce", doc, _P + tuple(extra), ("x",), infer, lower=lower, onnx=onnx))
-
-
-def _is_float(x):
-    from tinygrad import dtypes
-    return dtypes.is_float(x.dtype)
 
 
 def _var_onnx(std):
@@ -47,14 +45,15 @@ def _var_onnx(std):
     return entry
 
 
-_reduce("sum", "Sum", "sum", "Sum over axes.", onnx=ox.reduce("ReduceSum"))
-_reduce("mean", "Mean", "mean", "Mean over axes.", float_out=True, onnx=ox.reduce("ReduceMean", float_in=True))
+_reduce("sum", "Sum", "sum", "Sum over axes (integers and bool summed in int32, int64 stays).", out_dtype=sum_dtype,
+        onnx=ox.reduce("ReduceSum", out_dtype=sum_dtype))
+_reduce("mean", "Mean", "mean", "Mean over axes.", out_dtype=as_float, onnx=ox.reduce("ReduceMean", out_dtype=as_float))
 _reduce("max", "Max", "max", "Maximum over axes.", onnx=ox.reduce("ReduceMax"))
 _reduce("min", "Min", "min", "Minimum over axes.", onnx=ox.reduce("ReduceMin"))
 _reduce("prod", "Product", "prod", "Product over axes.", onnx=ox.reduce("ReduceProd"))
-_reduce("var", "Variance", "var", "Variance over axes (correction 1 = sample variance).", float_out=True,
+_reduce("var", "Variance", "var", "Variance over axes (correction 1 = sample variance).", out_dtype=as_float,
         extra=(Param("correction", INT, 1, "degrees of freedom subtracted from the count", min=0),), onnx=_var_onnx(False))
-_reduce("std", "Standard Deviation", "std", "Standard deviation over axes.", float_out=True,
+_reduce("std", "Standard Deviation", "std", "Standard deviation over axes.", out_dtype=as_float,
         extra=(Param("correction", INT, 1, "degrees of freedom subtracted from the count", min=0),), onnx=_var_onnx(True))
 
 _AP = (Param("axis", OPT_INT, -1, "axis to search (empty = flattened tensor)"),
