@@ -135,7 +135,7 @@ def test_digits_pipeline_fast_variant_trains_evaluates_and_exports_reproducibly(
 def test_digits_pipeline_full_reaches_high_accuracy(tmp_path):
     r = tinyuop("run", ROOT / "examples" / "digits.toml", "--out", tmp_path / "out", "--store", tmp_path / "s.sqlite",
                 cwd=tmp_path, timeout=900)
-    _check_digits_run(tmp_path / "out", r, 0.95)
+    _check_digits_run(tmp_path / "out", r, 0.97)  # the bar; the run reaches ~0.989
 
 
 def test_train_eval_commands_share_the_split_and_a_failing_step_exits_1(graph_file, tmp_path):
