@@ -92,3 +92,31 @@ def test_bad_columns_fail_in_configure(preds):
         configure_node(RegressionScorerNode, {"true_column": "y", "predicted_column": "other"}, [schema])
     with pytest.raises(knext.InvalidParametersError, match="name the positive class"):
         configure_node(RocNode, {"true_column": "y", "score_columns": ["other"]}, [schema])
+
+
+def test_scorer_refuses_columns_of_different_types_in_configure():
+    df = pd.DataFrame({"y": [0, 1, 2, 1, 0], "pred": ["0", "1", "2", "1", "0"]})
+    with pytest.raises(knext.InvalidParametersError, match="true class column 'y' holds numbers but predicted class "
+                                                           "column 'pred' holds text.*convert one column"):
+        configure_node(ClassificationScorerNode, {"true_column": "y", "predicted_column": "pred"},
+                       [table_from_pandas(df).schema])
+    with pytest.raises(knext.InvalidParametersError, match="'y' holds numbers but .* 'pred' holds text"):
+        run_node(ClassificationScorerNode, {"true_column": "y", "predicted_column": "pred"}, [table_from_pandas(df)])
+    # int truth against double predictions: both numbers, scored as equal labels
+    df = pd.DataFrame({"y": [0, 1, 2, 1, 0], "pred": [0.0, 1.0, 2.0, 2.0, 0.0]})
+    res = run_node(ClassificationScorerNode, {"true_column": "y", "predicted_column": "pred", "tracking": {"record": False}},
+                   [table_from_pandas(df)])
+    scores = res.outputs[0].to_pandas()
+    assert scores[scores["class"] == "(overall)"].iloc[0]["accuracy"] == pytest.approx(0.8)
+    assert len(res.outputs[1].to_pandas()) == 3  # three classes, not six
+
+
+def test_roc_refuses_probability_columns_of_the_wrong_type(preds):
+    df = preds[0].copy()
+    df["P (y=b)"] = df["P (y=b)"].map(lambda v: f"{v:.3f}")  # probabilities that arrived as text
+    schema = table_from_pandas(df).schema
+    with pytest.raises(knext.InvalidParametersError, match=r"score column 'P \(y=b\)' is not numeric \(it holds "
+                                                           r"text\).*String to Number"):
+        configure_node(RocNode, {"true_column": "y"}, [schema])
+    with pytest.raises(knext.InvalidParametersError, match="not numeric"):
+        configure_node(RocNode, {"true_column": "y", "score_columns": ["P (y=b)"], "positive_class": "b"}, [schema])

@@ -192,3 +192,32 @@ def test_regression_single_row_and_empty():
         regression_report([], [])
     with pytest.raises(DataError, match="has 2 rows but the predicted column has 3"):
         regression_report([1, 2], [1, 2, 3])
+
+
+def test_labels_of_different_kinds_are_refused_naming_both_columns():
+    # int truth against string predictions used to give accuracy 0 with every class listed twice
+    with pytest.raises(DataError, match=r"the true column holds numbers but the predicted column holds text "
+                                        r"\(e.g. 0 vs '0'\).*convert one column"):
+        classification_report([0, 1, 2, 1, 0], ["0", "1", "2", "1", "0"])
+    with pytest.raises(DataError, match="'y' holds text but 'p' holds numbers"):
+        confusion_matrix(np.array(["a", "b"], dtype=object), np.array([1, 2]), names=("'y'", "'p'"))
+    with pytest.raises(DataError, match="holds booleans but the predicted column holds numbers"):
+        classification_report([True, False], [1, 0])
+    with pytest.raises(DataError, match="the predicted column mixes numbers and text"):
+        classification_report([0, 1, 1], np.array([0, "1", 1], dtype=object))
+    rep = classification_report([0, 1, 2, 1], [0.0, 1.0, 2.0, 2.0])  # int and float labels are both numbers
+    assert rep["accuracy"] == pytest.approx(sk.accuracy_score([0, 1, 2, 1], [0, 1, 2, 2])) and len(rep["labels"]) == 3
+
+
+def test_roc_refuses_text_scores_and_classes_of_another_kind():
+    with pytest.raises(DataError, match="the score column holds text, not probabilities.*String to Number"):
+        roc_auc([0, 1, 1], np.array(["0.1", "0.9", "0.8"], dtype=object))
+    with pytest.raises(DataError, match="the score columns hold text"):
+        roc_report([0, 1, 0], np.array([["0.2", "0.8"]] * 3))
+    with pytest.raises(DataError, match=r"the class\(es\) \['0', '1', '2'\] are text but the true column holds "
+                                        "numbers"):
+        roc_report([0, 1, 2, 1], np.random.default_rng(0).random((4, 3)), classes=["0", "1", "2"])
+    with pytest.raises(DataError, match=r"the positive class \['1'\] is text"):
+        roc_report([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.7], positive="1")
+    ok = roc_report([0, 1, 0, 1], np.array([0.1, 0.9, 0.2, 0.7], dtype=object), positive=1)  # numbers as objects
+    assert ok["macro_auc"] == pytest.approx(sk.roc_auc_score([0, 1, 0, 1], [0.1, 0.9, 0.2, 0.7]))

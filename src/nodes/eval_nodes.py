@@ -13,13 +13,36 @@ def _numeric(col) -> bool:
     return col.ktype in _NUM
 
 
+def _kind(col) -> str:
+    """What a column's values are, for comparing labels: int and double columns both hold numbers."""
+    if _numeric(col):
+        return "numbers"
+    if col.ktype == knext.string():
+        return "text"
+    if col.ktype == knext.bool_():
+        return "booleans"
+    return str(col.ktype)
+
+
 def _need(schema, name: str, what: str, numeric: bool = False) -> None:
     if not name:
         raise knext.InvalidParametersError(f"choose the {what}")
     if name not in schema.column_names:
         raise knext.InvalidParametersError(f"{what} '{name}' is not in the table; available: {list(schema.column_names)}")
     if numeric and not _numeric(schema[name]):
-        raise knext.InvalidParametersError(f"{what} '{name}' is not numeric")
+        raise knext.InvalidParametersError(f"{what} '{name}' is not numeric (it holds {_kind(schema[name])}); "
+                                           "choose a number column or convert it (e.g. String to Number)")
+
+
+def _same_kind(schema, true_col: str, pred_col: str) -> None:
+    """1 and '1' never compare equal: scoring an int column against a string column would count
+    every row wrong and list every class twice, so refuse before anything runs."""
+    a, b = _kind(schema[true_col]), _kind(schema[pred_col])
+    if a != b:
+        raise knext.InvalidParametersError(
+            f"true class column '{true_col}' holds {a} but predicted class column '{pred_col}' holds {b}, so no "
+            f"label can ever match; convert one column to the other's type (e.g. String to Number or Number to "
+            f"String) before scoring")
 
 
 def _table(rows: list[dict], cols: list[tuple[str, object]]):
@@ -75,13 +98,16 @@ class ClassificationScorerNode:
     def configure(self, config_context, schema):
         _need(schema, self.true_column, "true class column")
         _need(schema, self.predicted_column, "predicted class column")
+        _same_kind(schema, self.true_column, self.predicted_column)
         return _schema(_SCORES), None  # the confusion matrix has a column per class: known in execute
 
     def execute(self, exec_context, table):
         from uop_engine.errors import DataError
         from uop_engine.metrics import classification_report, confusion_png
         try:
-            rep = classification_report(_column(table, self.true_column), _column(table, self.predicted_column))
+            rep = classification_report(_column(table, self.true_column), _column(table, self.predicted_column),
+                                        names=(f"the true class column '{self.true_column}'",
+                                               f"the predicted class column '{self.predicted_column}'"))
         except DataError as e:
             raise ValueError(str(e)) from None
         rows = [{**{k: c[k] for k in ("precision", "recall", "f1", "support")}, "class": str(c["label"])}

@@ -39,6 +39,41 @@ def _labels_array(v: Any, what: str) -> np.ndarray:
     return a
 
 
+_KIND_OF_DTYPE = {"b": "booleans", "i": "numbers", "u": "numbers", "f": "numbers", "U": "text", "S": "text"}
+
+
+def _value_kind(x: Any) -> str:
+    import numbers
+    if isinstance(x, (bool, np.bool_)):
+        return "booleans"
+    if isinstance(x, numbers.Number):
+        return "numbers"
+    if isinstance(x, (str, bytes)):
+        return "text"
+    return type(x).__name__
+
+
+def _kinds(a: np.ndarray) -> set[str]:
+    """What a label column holds: numbers, text, booleans (object arrays: per value)."""
+    if a.dtype.kind in _KIND_OF_DTYPE:
+        return {_KIND_OF_DTYPE[a.dtype.kind]}
+    return {_value_kind(x) for x in a.tolist()}
+
+
+def _same_kind(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> None:
+    """Refuse labels of different kinds: 1 and '1' never compare equal, so every row would count
+    as wrong and each class would appear twice (scores silently meaningless)."""
+    ka, kb = _kinds(a), _kinds(b)
+    for k, name in ((ka, names[0]), (kb, names[1])):
+        if len(k) > 1:
+            raise DataError(f"{name} mixes {' and '.join(sorted(k))}; convert it so every value is of one kind")
+    if ka != kb:
+        ex_a, ex_b = a.tolist()[0], b.tolist()[0]
+        raise DataError(f"{names[0]} holds {ka.pop()} but {names[1]} holds {kb.pop()} (e.g. {ex_a!r} vs {ex_b!r}), "
+                        "so no label can ever match; convert one column to the other's type (e.g. String to Number "
+                        "or Number to String) before scoring")
+
+
 def _same_length(a: np.ndarray, b: np.ndarray, names: tuple[str, str]) -> None:
     if len(a) != len(b):
         raise DataError(f"{names[0]} has {len(a)} rows but {names[1]} has {len(b)}; they must be row-aligned")
@@ -55,18 +90,23 @@ def _sorted_union(*arrays: np.ndarray) -> list:
 
 
 # ---- classification ---------------------------------------------------------------------------------
-def confusion_matrix(y_true: Any, y_pred: Any, labels: Sequence | None = None) -> tuple[np.ndarray, list]:
+_NAMES = ("the true column", "the predicted column")
+
+
+def confusion_matrix(y_true: Any, y_pred: Any, labels: Sequence | None = None,
+                     names: tuple[str, str] = _NAMES) -> tuple[np.ndarray, list]:
     """(matrix, labels): rows are true classes, columns predicted, in `labels` order (default:
-    sorted union of both columns)."""
-    t, p = _labels_array(y_true, "the true column"), _labels_array(y_pred, "the predicted column")
-    _same_length(t, p, ("the true column", "the predicted column"))
+    sorted union of both columns). `names` name the two columns in error messages."""
+    t, p = _labels_array(y_true, names[0]), _labels_array(y_pred, names[1])
+    _same_length(t, p, names)
+    _same_kind(t, p, names)
     if labels is None:
         labels = _sorted_union(t, p)
     else:  # an explicit order must name every value: silently dropping rows would skew accuracy
         labels = list(labels)
         if len(set(labels)) != len(labels):
             raise DataError(f"the label list {labels} names a class twice")
-        for a, what in ((t, "the true column"), (p, "the predicted column")):
+        for a, what in zip((t, p), names):
             unknown = sorted(set(a.tolist()) - set(labels), key=str)
             if unknown:
                 raise DataError(f"{what} has value(s) {unknown[:5]} that are not in the label list {labels}; "
@@ -83,10 +123,11 @@ def _safe_div(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.divide(a, b, out=np.zeros_like(a, dtype=np.float64), where=b != 0)
 
 
-def classification_report(y_true: Any, y_pred: Any, labels: Sequence | None = None) -> dict[str, Any]:
+def classification_report(y_true: Any, y_pred: Any, labels: Sequence | None = None,
+                          names: tuple[str, str] = _NAMES) -> dict[str, Any]:
     """Accuracy, Cohen's kappa, per-class precision/recall/F1/support, macro and weighted
     averages and the confusion matrix."""
-    cm, labels = confusion_matrix(y_true, y_pred, labels)
+    cm, labels = confusion_matrix(y_true, y_pred, labels, names)
     cm = cm.astype(np.float64)
     n = cm.sum()
     tp = np.diag(cm)
@@ -155,9 +196,35 @@ def _trapezoid(y: np.ndarray, x: np.ndarray) -> float:
     return float(np.sum(np.diff(x) * (y[1:] + y[:-1]) / 2))
 
 
+def _score_array(v: Any, what: str) -> np.ndarray:
+    """Scores as float64; text is refused, not parsed: '0.9' in a score column means the wrong
+    column (or type) was chosen, and numpy would silently turn it into a number."""
+    a = np.asarray(v)
+    if a.dtype.kind == "O":
+        kinds = {_value_kind(x) for x in a.ravel().tolist() if x is not None} - {"numbers", "booleans"}
+    else:
+        kinds = set() if a.dtype.kind in "biuf" else {_KIND_OF_DTYPE.get(a.dtype.kind, str(a.dtype))}
+    if kinds:
+        verb = "hold" if what.endswith("s") else "holds"
+        raise DataError(f"{what} {verb} {' and '.join(sorted(kinds))}, not probabilities; choose numeric score "
+                        "columns or convert them to numbers (e.g. String to Number)")
+    return np.asarray(np.where(a == None, np.nan, a) if a.dtype.kind == "O" else a,  # noqa: E711
+                      dtype=np.float64)
+
+
+def _class_kinds(t: np.ndarray, classes: Sequence, what: str) -> None:
+    """Classes must be values of the true column's kind: class 1 never matches a true value '1'."""
+    have = _kinds(t)
+    bad = [c for c in classes if _value_kind(c) not in have]
+    if bad:
+        raise DataError(f"{what} {bad[:5]} {'is' if len(bad) == 1 else 'are'} {_value_kind(bad[0])} but the true "
+                        f"column holds {' and '.join(sorted(have))}; no row can match: give the classes as values "
+                        "of the true column, or convert the column")
+
+
 def _binary_inputs(y: Any, score: Any) -> tuple[np.ndarray, np.ndarray]:
     y = _labels_array(y, "the true column")
-    s = np.asarray(score, dtype=np.float64).reshape(-1)
+    s = _score_array(score, "the score column").reshape(-1)
     _same_length(y, s, ("the true column", "the score column"))
     if np.isnan(s).any():
         raise DataError(f"the score column has {int(np.isnan(s).sum())} missing value(s)")
@@ -208,7 +275,7 @@ def roc_report(y_true: Any, scores: Any, classes: Sequence | None = None, positi
     as tidy rows. `scores`: (n, k) with one column per class in `classes` order, or (n,) scores
     of `positive` (binary)."""
     t = _labels_array(y_true, "the true column")
-    s = np.asarray(scores, dtype=np.float64)
+    s = _score_array(scores, "the score columns")
     if s.ndim == 1:
         s = s[:, None]
     _same_length(t, s, ("the true column", "the score columns"))
@@ -221,11 +288,13 @@ def roc_report(y_true: Any, scores: Any, classes: Sequence | None = None, positi
                 raise DataError(f"one score column needs exactly two classes in the true column (found {len(labs)}); "
                                 "or name the positive class")
             positive = labs[1]
+        _class_kinds(t, [positive], "the positive class")
         classes = [positive]
     else:
         classes = list(classes) if classes is not None else _sorted_union(t)
         if len(classes) != s.shape[1]:
             raise DataError(f"{s.shape[1]} score columns but {len(classes)} classes; give one column per class")
+        _class_kinds(t, classes, "the class(es)")
     per_class, roc_rows, pr_rows = [], [], []
     for j, c in enumerate(classes):
         y = (t == c).astype(np.float64) if t.dtype.kind != "O" else np.array([v == c for v in t.tolist()], np.float64)
