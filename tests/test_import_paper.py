@@ -283,7 +283,13 @@ def test_llm_draft_with_checked_quotes(cnn_pdf, provider):
     assert rows["r"]["source"] == "llm (quote NOT found in the paper: check)" and rows["r"]["page"] is None
     assert rows["f"]["source"] == "llm (no passage given)"
     assert res.unmapped[0]["source"] == "llm" and res.unmapped[0]["page"] == 1
-    assert res.usage["input_tokens"] > 0 and res.usage["output_tokens"] > 0
+    # one row per call with the tokens the server reported (its stand-in tokenizer: len(text) // 4)
+    replies = [_reply(broken, PROV), _reply(_graph(), PROV, UNM)]
+    assert [(c["call"], c["cached"], c["ok"], c["output_tokens"]) for c in res.calls] == \
+        [(1, False, True, len(replies[0]) // 4), (2, False, True, len(replies[1]) // 4)]
+    assert all(c["input_tokens"] > 0 and c["attempts"] == 1 for c in res.calls)
+    assert res.usage == {"input_tokens": sum(c["input_tokens"] for c in res.calls),
+                         "output_tokens": sum(c["output_tokens"] for c in res.calls)}
 
 
 def test_llm_garbage_falls_back_to_the_rules_with_a_warning(cnn_pdf, tmp_path):
@@ -308,6 +314,9 @@ def test_llm_answer_cached_then_offline(cnn_pdf, tmp_path):
                                    offline=True))  # no server, no key: the cache answers
     again = import_paper(cnn_pdf, offline)
     assert again.graph.hash() == first.graph.hash() and again.provenance == first.provenance
+    # the cached answer reports the tokens it cost once, but costs nothing now
+    assert [c["cached"] for c in again.calls] == [True] and again.calls[0]["output_tokens"] > 0
+    assert again.usage == {"input_tokens": 0, "output_tokens": 0} and first.usage["output_tokens"] > 0
 
 
 # ---- the KNIME node --------------------------------------------------------------------------------
@@ -319,8 +328,10 @@ def test_node_without_llm_infers_shapes_in_configure(cnn_pdf):
     assert specs[0].data["head_shape"] == [None, 10] and specs[0].graph.name == "from_paper"
     assert specs[1].column_names == ["node", "op", "params", "page", "section", "passage", "source", "note"]
     res = kh.run_node(ipn.ImportPaperNode, params)
-    graph_port, prov, unm = res.outputs
+    graph_port, prov, unm, calls = res.outputs
     assert graph_port.graph.name == "from_paper" and len(graph_port.graph.nodes) == 9
+    assert calls.to_pandas().empty and specs[3].column_names == ["call", "cached", "ok", "input_tokens",
+                                                                 "output_tokens", "attempts", "latency_s"]
     prov, unm = prov.to_pandas(), unm.to_pandas()
     assert list(prov["op"])[:3] == ["input", "conv_block", "conv_block"]
     assert prov.loc[prov["op"] == "conv_block", "page"].tolist() == [1, 1]
@@ -367,9 +378,15 @@ def test_node_with_llm_keeps_the_key_out(cnn_pdf, tmp_path, caplog, capfd):
         # now cached: configure gives the full spec without a request
         specs = kh.configure_node(ipn.ImportPaperNode, params, credentials=creds).specs
         assert specs[0].data["head_shape"] == [None, 10] and len(srv.requests) == 2
-    graph_port, prov, unm = res.outputs
-    prov, unm = prov.to_pandas(), unm.to_pandas()
+    graph_port, prov, unm, calls = res.outputs
+    prov, unm, calls = prov.to_pandas(), unm.to_pandas(), calls.to_pandas()
     assert graph_port.graph.name == "digits_cnn"
+    # one call, retried once after the 429; its tokens as the server counted them
+    assert calls[["call", "cached", "ok", "attempts"]].values.tolist() == [[1, False, True, 2]]
+    assert calls["output_tokens"].tolist() == [len(_reply(_graph(), PROV, UNM)) // 4]
+    assert calls["input_tokens"].iloc[0] > 0
+    assert f"{calls['input_tokens'].iloc[0]} input + {calls['output_tokens'].iloc[0]} output tokens" in \
+        res.progress[-1][1]
     assert prov.set_index("node").loc["r", "source"] == "llm (quote NOT found in the paper: check)"
     assert unm["source"].tolist()[0] == "llm"
     out, err = capfd.readouterr()
@@ -383,3 +400,34 @@ def test_node_with_llm_keeps_the_key_out(cnn_pdf, tmp_path, caplog, capfd):
 def _files(folder):
     import os
     return [os.path.join(d, f) for d, _, fs in os.walk(folder) for f in fs]
+
+
+@pytest.mark.parametrize("provider", ["openai_compatible", "anthropic"])
+def test_node_sends_temperature_and_max_tokens(cnn_pdf, provider):
+    """The node's LLM settings reach the server: max tokens always, temperature for OpenAI-style servers
+    (the Anthropic SDK here has no sampling parameters)."""
+    import knime_harness as kh
+    import nodes.import_paper_node as ipn
+    with ScriptedLLMServer([_reply(_graph(), PROV)]) as srv:
+        llm = {"provider": provider, "model": "paper-model", "base_url": srv.base_url, "temperature": 0.7,
+               "max_tokens": 1234, "credential": "llm"}
+        kh.run_node(ipn.ImportPaperNode, {"pdf": cnn_pdf, "use_llm": True, "llm": llm},
+                    credentials={"llm": ("me", KEY)})
+        body = srv.requests[0]["json"]
+    assert body["max_tokens"] == 1234 and body["model"] == "paper-model"
+    if provider == "anthropic":
+        assert "temperature" not in body
+    else:
+        assert body["temperature"] == 0.7
+
+
+def test_node_refuses_temperature_and_max_tokens_out_of_range(cnn_pdf):
+    import knime_harness as kh
+    import nodes.import_paper_node as ipn
+    for bad, msg in (({"temperature": 2.5}, "2.5 is > the max value 2.0"),
+                     ({"temperature": -0.1}, "-0.1 is smaller than the minimal value 0.0"),
+                     ({"max_tokens": 0}, "0 is smaller than the minimal value 1")):
+        with pytest.raises(kh.InvalidSettingsError, match=msg):
+            kh.configure_node(ipn.ImportPaperNode, {"pdf": cnn_pdf, "use_llm": True, "llm": bad})
+    defaults = kh.default_settings(ipn.ImportPaperNode)["model"]["llm"]
+    assert defaults["temperature"] == 0.0 and defaults["max_tokens"] == 4096

@@ -26,6 +26,13 @@ class LLMSettings:
                                   "cached fails instead of reaching the network.", False, is_advanced=True)
     timeout_s = knext.IntParameter("Request time-out (s)", "Time-out of one request (retried on time-outs, rate "
                                    "limits and server errors).", 120, min_value=5, max_value=3600, is_advanced=True)
+    # both take part in the response cache key: changing them asks the model again
+    temperature = knext.DoubleParameter("Temperature", "Sampling temperature, 0 (most deterministic) to 2. Sent to "
+                                        "OpenAI and OpenAI-compatible servers; the Anthropic SDK used here takes no "
+                                        "sampling parameters.", 0.0, min_value=0.0, max_value=2.0, is_advanced=True)
+    max_tokens = knext.IntParameter("Max tokens", "Longest answer, in tokens, the model may give per request. A "
+                                    "block module with tests or a graph needs a few thousand.", 4096, min_value=1,
+                                    max_value=200_000, is_advanced=True)
 
 
 def check_llm_settings(s: LLMSettings, config_context=None) -> None:
@@ -48,7 +55,8 @@ def llm_service(s: LLMSettings, ctx, offline: bool | None = None):
     cache = s.cache_folder.strip() or None
     off = bool(s.offline if offline is None else offline) and cache is not None
     cfg = LLMConfig(provider=s.provider, model=s.model.strip(), base_url=s.base_url.strip() or None,
-                    timeout_s=float(s.timeout_s), cache_dir=cache, offline=off)
+                    temperature=float(s.temperature), max_tokens=int(s.max_tokens), timeout_s=float(s.timeout_s),
+                    cache_dir=cache, offline=off)
     return LLMService(cfg, api_key=key), key
 
 
