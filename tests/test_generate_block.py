@@ -139,6 +139,9 @@ def test_approval_gate_and_tampering(tmp_path):
     assert op.name == "user_rms_gen" and cand.state == "approved"
     doc = json.loads((tmp_path / "rms_gen.approval.json").read_text())
     assert doc["sha256"] == cand.hash and doc["approved_by"] == "reviewer" and doc["rounds"] == 1
+    # what generating it cost: the tokens the server reported (its stand-in tokenizer: len(text) // 4)
+    assert doc["usage"] == {"input_tokens": cand.rounds[0].input_tokens, "output_tokens": len(GOOD) // 4,
+                            "llm_calls": 1} and doc["usage"]["input_tokens"] > 0
     assert doc["description"] == "RMS norm" and doc["tests"] == TESTS and KEY not in json.dumps(doc)
     OPS.pop(op.name)
     assert [o.name for o in load_plugins(tmp_path, strict=True)] == ["user_rms_gen"]
@@ -187,12 +190,18 @@ def test_generate_block_node_pending_then_approved(tmp_path):
     lib = str(tmp_path / "lib")
     creds = {"llm": ("me", KEY)}
     with ScriptedLLMServer([BROKEN, GOOD]) as srv:
-        llm = {"provider": "openai_compatible", "model": "scripted", "base_url": srv.base_url, "credential": "llm"}
+        llm = {"provider": "openai_compatible", "model": "scripted", "base_url": srv.base_url, "credential": "llm",
+               "temperature": 0.3, "max_tokens": 3000}
         params = {"description": "RMS norm over the last axis", "library": lib, "llm": llm,
                   "sandbox": {"max_rounds": 3, "memory_mb": 1024}}
         res = kh.run_node(node, params, credentials=creds)
         rounds, cand, saved = (o.to_pandas() for o in res.outputs)
         assert list(rounds["reason"]) == ["tests failed", "passed"] and list(rounds["passed"]) == [False, True]
+        # every request carried the node's sampling settings
+        assert [(r["json"]["temperature"], r["json"]["max_tokens"]) for r in srv.requests] == [(0.3, 3000)] * 2
+        # tokens per round as the server counted them; the second prompt holds the first exchange, so it is longer
+        assert rounds["output_tokens"].tolist() == [len(BROKEN) // 4, len(GOOD) // 4]
+        assert 0 < rounds["input_tokens"].iloc[0] < rounds["input_tokens"].iloc[1]
         assert "Mismatched elements" in rounds["traceback"].iloc[0]
         row = cand.iloc[0]
         assert row["state"] == "pending" and row["code"] == MODULE and len(saved) == 0
@@ -212,6 +221,9 @@ def test_generate_block_node_pending_then_approved(tmp_path):
         assert len(srv.requests) == 2
     rounds, cand, saved = (o.to_pandas() for o in res.outputs)
     assert cand.iloc[0]["state"] == "approved" and saved.iloc[0]["op"] == "user_rms_gen"
+    doc = json.loads(open(os.path.join(lib, "rms_gen.approval.json")).read())
+    assert doc["usage"] == {"input_tokens": int(rounds["input_tokens"].sum()),
+                            "output_tokens": int(rounds["output_tokens"].sum()), "llm_calls": 2}
     assert saved.iloc[0]["sha256"] == h and saved.iloc[0]["file"] == os.path.join(lib, "rms_gen.py")
     OPS.pop("user_rms_gen")
     assert [o.name for o in load_plugins(lib, strict=True)] == ["user_rms_gen"]
@@ -229,12 +241,13 @@ def test_generate_block_node_settings_are_checked():
     with pytest.raises(Exception, match="'Base URL' is required"):
         kh.configure_node(gbn.GenerateBlockNode, {"description": "x", "llm": {"provider": "openai_compatible"}})
     specs = kh.configure_node(gbn.GenerateBlockNode, {"description": "x"}, credentials={"k": ("u", "p")}).specs
-    assert specs[0].column_names == ["round", "passed", "reason", "traceback", "duration_s", "code_sha256"]
+    assert specs[0].column_names == ["round", "passed", "reason", "traceback", "duration_s", "code_sha256",
+                                     "input_tokens", "output_tokens"]
 
 
 def test_generate_block_node_reports_why_hostile_code_was_stopped(tmp_path):
-    """Tests that loop forever, allocate 10 GB, write outside their folder or open a socket:
-    each round is stopped in the sandbox and the node's error names every reason."""
+    """Tests that loop forever, allocate 10 GB, write outside their folder, open a socket or
+    start a process: each round is stopped in the sandbox and the node's error names every reason."""
     import knime_harness as kh
     import nodes.generate_block_node as gbn
     outside = tmp_path / "outside.npy"
@@ -243,15 +256,17 @@ def test_generate_block_node_reports_why_hostile_code_was_stopped(tmp_path):
         "def test_alloc():\n    b = bytearray(10 * 1024 ** 3)\n    assert len(b)\n",
         f"import numpy as np\ndef test_write():\n    np.save({str(outside)!r}, np.zeros(3))\n",
         "import socket\ndef test_net():\n    socket.create_connection(('127.0.0.1', 9))\n",
+        "import subprocess\ndef test_spawn():\n    subprocess.run(['touch', 'spawned'])\n",
     ]
     with ScriptedLLMServer([reply(tests=t) for t in hostile]) as srv:
         llm = {"provider": "openai_compatible", "model": "scripted", "base_url": srv.base_url}
         params = {"description": "RMS norm over the last axis", "library": str(tmp_path / "lib"), "llm": llm,
-                  "sandbox": {"max_rounds": 4, "timeout_s": 5, "memory_mb": 1024}}
+                  "sandbox": {"max_rounds": 5, "timeout_s": 5, "memory_mb": 1024}}
         with pytest.raises(ValueError) as info:
             kh.run_node(gbn.GenerateBlockNode, params)
-        assert len(srv.requests) == 4
+        assert len(srv.requests) == 5
     msg = str(info.value)
-    assert "no working block after 4 round(s) (round 1: timeout; round 2: memory; round 3: forbidden: open(" in msg
+    assert "no working block after 5 round(s) (round 1: timeout; round 2: memory; round 3: forbidden: open(" in msg
     assert "for writing outside the sandbox" in msg and "round 4: forbidden: import of 'socket'" in msg
+    assert "round 5: forbidden: import of 'subprocess'" in msg
     assert not outside.exists() and not os.path.exists(tmp_path / "lib" / "rms_gen.py")

@@ -49,9 +49,16 @@ def provenance(candidate: Candidate, approved_by: str | None = None) -> dict:
     return {"description": candidate.description, "reference_sha256": candidate.reference_sha256,
             "provider": candidate.provider, "model": candidate.model, "rounds": len(candidate.rounds),
             "round_reasons": [r.reason for r in candidate.rounds], "tests": candidate.tests,
-            "test_output": candidate.test_output[-4000:], "approved_by": approved_by or _user(),
+            "test_output": candidate.test_output[-4000:], "usage": usage_total(candidate),
+            "approved_by": approved_by or _user(),
             "approved_at": _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
             "generator": "TinyUOp Generate Block"}
+
+
+def usage_total(candidate: Candidate) -> dict[str, int]:
+    """Tokens of all rounds' LLM calls: what generating this block cost."""
+    return {"input_tokens": sum(int(r.input_tokens) for r in candidate.rounds),
+            "output_tokens": sum(int(r.output_tokens) for r in candidate.rounds), "llm_calls": len(candidate.rounds)}
 
 
 def _user() -> str:

@@ -29,6 +29,8 @@ class Round:
     traceback: str             # excerpt (redacted) as sent back to the model
     duration_s: float = 0.0
     code_hash: str = ""
+    input_tokens: int = 0      # what this round's LLM call reported (a cached answer reports what it cost then)
+    output_tokens: int = 0
 
 
 @dataclass
@@ -93,21 +95,23 @@ def generate_block(description: str, llm: Any, reference_code: str = "", name: s
             raise RuntimeError("Execution canceled.")
         reply = llm.complete(messages, system=SYSTEM)
         text = _reply_text(reply)
-        for k, v in (getattr(reply, "usage", None) or {}).items():
-            if isinstance(v, (int, float)):
-                usage[k] = usage.get(k, 0) + v
+        used = {k: int(v) for k, v in (getattr(reply, "usage", None) or {}).items() if isinstance(v, (int, float))}
+        for k, v in used.items():
+            usage[k] = usage.get(k, 0) + v
+        tokens = {"input_tokens": used.get("input_tokens", 0), "output_tokens": used.get("output_tokens", 0)}
         messages.append({"role": "assistant", "content": text})
         model, provider = str(getattr(reply, "model", "") or ""), str(getattr(reply, "provider", "") or "")
         try:
             block, code, tests = parse_reply(text, name)
         except ReplyFormatError as e:
-            r = Round(i, False, f"format: {e}", "")
+            r = Round(i, False, f"format: {e}", "", **tokens)
             details = str(e)
         else:
             res = run_tests({f"{block}.py": code, f"test_{block}.py": tests}, timeout_s=timeout_s,
                             memory_mb=memory_mb, secrets=secrets)
             details = redact(res.feedback(), secrets)
-            r = Round(i, res.passed, res.reason, details if not res.passed else "", res.duration_s, code_hash(code))
+            r = Round(i, res.passed, res.reason, details if not res.passed else "", res.duration_s, code_hash(code),
+                      **tokens)
             output = redact((res.stdout + "\n" + res.stderr).strip(), secrets)
             last = Candidate(block, code, tests, code_hash(code), res.passed, rounds + [r], output if res.passed
                              else details, description, ref_hash, model, provider, usage=dict(usage))

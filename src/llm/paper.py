@@ -586,7 +586,8 @@ class PaperImport:
     paper: PaperText
     rounds: int = 0                  # LLM rounds used (0 without an LLM)
     warnings: list[str] = field(default_factory=list)
-    usage: dict = field(default_factory=dict)
+    usage: dict = field(default_factory=dict)      # tokens of the calls that reached the model (no cache hits)
+    calls: list[dict] = field(default_factory=list)  # one row per LLM call: call, cached, ok, tokens, latency
 
     PROVENANCE_COLUMNS = ("node", "op", "params", "page", "section", "passage", "source", "note")
     UNMAPPED_COLUMNS = ("page", "section", "passage", "item", "reason", "source")
@@ -615,6 +616,7 @@ def import_paper(source: Any, llm: Any = None, *, password: str | None = None, m
     draft = recognise(paper, name)
     unmapped = unsupported(paper)
     warnings = list(draft.warnings) if draft else []
+    calls: list[dict] = []
     if llm is not None:
         calls_before = len(getattr(llm, "calls", []))
         try:
@@ -624,26 +626,37 @@ def import_paper(source: Any, llm: Any = None, *, password: str | None = None, m
                 raise PaperError(f"{e}; the paper also names no architecture the templates know") from None
             warnings.append(f"the LLM gave no valid graph ({e}); the rule-based draft from template "
                             f"'{draft.template}' is used instead")
+            calls = _call_rows(getattr(llm, "calls", [])[calls_before:])  # paid for even though unused
         else:
             known = {r["passage"] for r in llm_unmapped}
             unmapped = llm_unmapped + [u for u in unmapped if u["passage"] not in known]
             if name:
                 graph.name = name
-            usage = _usage(getattr(llm, "calls", [])[calls_before:])
+            calls = _call_rows(getattr(llm, "calls", [])[calls_before:])
             return PaperImport(graph, _head(graph), "llm", draft.template if draft else "", rows, unmapped, paper,
-                               rounds, warnings, usage)
+                               rounds, warnings, _usage(calls), calls)
     if draft is None:
         raise PaperError(f"{paper.source}: found no architecture to draft without an LLM: the paper names none of "
                          f"{', '.join(_PRIORITY)} and states no layer sizes (e.g. '32 filters of size 3x3', '128 "
                          "hidden units'). Configure an LLM, or build the graph by hand")
     return PaperImport(draft.graph, _head(draft.graph), "template", draft.template, draft.provenance, unmapped, paper,
-                       0, warnings)
+                       0, warnings, _usage(calls), calls)
+
+
+def _call_rows(calls: list[dict]) -> list[dict]:
+    """LLMService.calls records as table rows: tokens, cache hit, attempts, latency of each call."""
+    return [{"call": i + 1, "cached": bool(c.get("cached")), "ok": bool(c.get("ok")),
+             "input_tokens": int((c.get("usage") or {}).get("input_tokens", 0)),
+             "output_tokens": int((c.get("usage") or {}).get("output_tokens", 0)),
+             "attempts": int(c.get("attempts") or 0), "latency_s": float(c.get("latency_s") or 0.0)}
+            for i, c in enumerate(calls)]
 
 
 def _usage(calls: list[dict]) -> dict:
+    """Tokens of the calls that reached the model (cache hits cost nothing now)."""
     tot = {"input_tokens": 0, "output_tokens": 0}
     for c in calls:
-        if c.get("ok") and not c.get("cached"):
+        if c["ok"] and not c["cached"]:
             for k in tot:
-                tot[k] += int((c.get("usage") or {}).get(k, 0))
+                tot[k] += c[k]
     return tot

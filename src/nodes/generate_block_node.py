@@ -10,7 +10,8 @@ from ._llm import schema as _schema
 from ._llm import table as _table
 
 _ROUNDS = [("round", knext.int32()), ("passed", knext.bool_()), ("reason", knext.string()),
-           ("traceback", knext.string()), ("duration_s", knext.double()), ("code_sha256", knext.string())]
+           ("traceback", knext.string()), ("duration_s", knext.double()), ("code_sha256", knext.string()),
+           ("input_tokens", knext.int32()), ("output_tokens", knext.int32())]
 _CANDIDATE = [("name", knext.string()), ("op", knext.string()), ("sha256", knext.string()), ("state", knext.string()),
               ("code", knext.string()), ("tests", knext.string()), ("test_output", knext.string()),
               ("provider", knext.string()), ("model", knext.string()), ("rounds", knext.int32())]
@@ -35,7 +36,7 @@ class SandboxSettings:
             category=automation_category, keywords=["llm", "code generation", "plugin", "block", "tinygrad"],
             id="tinyuop_generate_block")
 @knext.output_table("Rounds", "One row per attempt: passed, reason (tests failed, timeout, memory, forbidden: ...), "
-                    "traceback excerpt sent back to the model.")
+                    "traceback excerpt sent back to the model, and the tokens its LLM call used (input, output).")
 @knext.output_table("Candidate", "The generated block: name, sha256 of its code, state (pending/approved), "
                     "code, tests and test output. Review the code, then approve it by its hash.")
 @knext.output_table("Saved block", "After approval: the saved block (op name, file, hash, provenance); "
@@ -140,7 +141,8 @@ class GenerateBlockNode:
                           "description": cand.description})
             _add_palette_node(op)
         rounds = [{"round": r.index, "passed": r.passed, "reason": r.reason, "traceback": r.traceback,
-                   "duration_s": float(r.duration_s), "code_sha256": r.code_hash} for r in cand.rounds]
+                   "duration_s": float(r.duration_s), "code_sha256": r.code_hash, "input_tokens": int(r.input_tokens),
+                   "output_tokens": int(r.output_tokens)} for r in cand.rounds]
         row = {"name": cand.name, "op": f"user_{cand.name}", "sha256": cand.hash, "state": cand.state,
                "code": cand.code, "tests": cand.tests, "test_output": cand.test_output, "provider": cand.provider,
                "model": cand.model, "rounds": len(cand.rounds)}

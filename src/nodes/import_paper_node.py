@@ -15,6 +15,8 @@ _PROVENANCE = [("node", knext.string()), ("op", knext.string()), ("params", knex
                ("note", knext.string())]
 _UNMAPPED = [("page", knext.int32()), ("section", knext.string()), ("passage", knext.string()),
              ("item", knext.string()), ("reason", knext.string()), ("source", knext.string())]
+_CALLS = [("call", knext.int32()), ("cached", knext.bool_()), ("ok", knext.bool_()), ("input_tokens", knext.int32()),
+          ("output_tokens", knext.int32()), ("attempts", knext.int32()), ("latency_s", knext.double())]
 _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
 
 
@@ -28,6 +30,8 @@ _URL = re.compile(r"^[a-z][a-z0-9+.-]*://", re.I)
                     "quote not found in the paper is flagged).")
 @knext.output_table("Not mapped", "What the paper describes that the graph does not express (e.g. LSTM, local "
                     "response normalisation), with the passage and the reason.")
+@knext.output_table("LLM calls", "One row per LLM call: whether the response cache answered it, the tokens it used "
+                    "(input, output), HTTP attempts and seconds; empty without an LLM.")
 class ImportPaperNode:
     """Drafts a TinyUOp graph from the architecture described in a research paper (PDF).
 
@@ -83,11 +87,11 @@ class ImportPaperNode:
             raise ValueError(str(e)) from None
 
     def _tables(self, res):
-        return table(res.provenance, _PROVENANCE), table(res.unmapped, _UNMAPPED)
+        return table(res.provenance, _PROVENANCE), table(res.unmapped, _UNMAPPED), table(res.calls, _CALLS)
 
     def configure(self, config_context):
         self._check(config_context)
-        tables = schema(_PROVENANCE), schema(_UNMAPPED)
+        tables = schema(_PROVENANCE), schema(_UNMAPPED), schema(_CALLS)
         if _URL.match(self.pdf.strip()):
             return (None,) + tables  # no downloads in configure: the graph is known after execution
         llm = None
@@ -127,6 +131,7 @@ class ImportPaperNode:
             exec_context.set_warning("; ".join(res.warnings))
         what = f"drafted by the LLM in {res.rounds} round(s)" if res.source == "llm" else \
             f"drafted from template '{res.template}'"
+        used = f"; {res.usage['input_tokens']} input + {res.usage['output_tokens']} output tokens" if res.calls else ""
         exec_context.set_progress(1.0, f"{len(res.graph.nodes)} nodes {what}; {len(res.unmapped)} passage(s) not "
-                                       "mapped")
+                                       f"mapped{used}")
         return (make_object(res.graph, res.head),) + self._tables(res)
