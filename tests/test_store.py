@@ -140,7 +140,12 @@ def test_record_training_and_evaluation(tmp_path):
     run = st.get_run(rid)
     assert run["status"] == "finished" and run["seed"] == 5 and run["graph_hash"] == small_graph().hash()
     assert run["data_fingerprint"] == res.record["data_fingerprint"]
-    assert run["params"]["config"]["epochs"] == 3 and run["artifacts"][0]["kind"] == "model"
+    assert run["artifacts"][0]["kind"] == "model"
+    # params are the hyperparameters only: no seed, no times/history/final metrics (those differ every run)
+    assert run["params"] == {k: v for k, v in res.record["config"].items() if k not in ("seed", "checkpoint_dir")}
+    assert run["params"]["epochs"] == 3 and not {"seed", "record", "config", "history"} & set(run["params"])
+    assert run["tags"]["stopped"] == "completed" and run["tags"]["epochs_run"] == 3 and run["tags"]["n_train"] == 64
+    assert run["tags"]["task"] == "classification" and run["env"]["device"] == res.record["device"]
     hist = st.metric_history(rid, "loss")
     assert [h["step"] for h in hist] == [1, 2, 3]
     assert [h["value"] for h in hist] == pytest.approx([e["loss"] for e in res.history])
@@ -162,6 +167,33 @@ def test_git_commit_is_captured_inside_a_repository(tmp_path, monkeypatch):
     st = ExperimentStore(tmp_path / "s.sqlite")
     assert st.get_run(st.start_run("p"))["env"]["git_commit"] == head
     monkeypatch.chdir(tmp_path)
+    assert st.get_run(st.start_run("p"))["env"]["git_commit"] is None
+
+
+def test_git_commit_of_the_workdir_when_it_is_in_a_repository_else_of_the_cwd(tmp_path, monkeypatch):
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}
+    heads = {}
+    for name in ("workflows", "cwd"):
+        repo = tmp_path / name
+        repo.mkdir()
+        for cmd in (["git", "init", "-q"], ["git", "commit", "-q", "--allow-empty", "-m", name]):
+            subprocess.run(cmd, cwd=repo, check=True, env=env)
+        heads[name] = subprocess.run(["git", "rev-parse", "HEAD"], cwd=repo, capture_output=True,
+                                     text=True).stdout.strip()
+    assert heads["workflows"] != heads["cwd"]
+    wf = tmp_path / "workflows" / "group" / "my workflow"
+    wf.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    monkeypatch.chdir(tmp_path / "cwd")
+    st = ExperimentStore(tmp_path / "s.sqlite", workdir=wf)  # a workflow folder inside the repository
+    env_in = st.get_run(st.start_run("p"))["env"]
+    assert env_in["git_commit"] == heads["workflows"] and env_in["git_dir"] == str(wf)
+    st = ExperimentStore(tmp_path / "s.sqlite", workdir=outside)  # not in a repository: the cwd's commit
+    env_out = st.get_run(st.start_run("p"))["env"]
+    assert env_out["git_commit"] == heads["cwd"] and env_out["git_dir"] == str(tmp_path / "cwd")
+    monkeypatch.chdir(outside)
     assert st.get_run(st.start_run("p"))["env"]["git_commit"] is None
 
 

@@ -5,7 +5,7 @@ experiment store, the CLI, the Compare Runs node and notebooks alike:
 
     runs = load_runs(store, ["3", "4", "5"])
     summary_rows(runs)              # one row per run and metric: best, min, max, last, steps
-    grouped_rows(runs)              # one row per configuration (params minus seed) and metric: mean, std, n
+    grouped_rows(runs)              # one row per configuration (params minus seed and run facts) and metric
     png = curves_png(runs)          # overlaid curves, one panel per metric (PNG bytes)
 """
 from __future__ import annotations
@@ -16,7 +16,12 @@ from dataclasses import dataclass, field
 from typing import Any, Iterable, Sequence
 
 # parameters that vary between repeats of one configuration (they do not define a group)
-SEED_KEYS = ("seed", "shuffle_seed", "fold", "run_seed")
+SEED_KEYS = ("seed", "shuffle_seed", "fold", "run_seed", "split_seed")
+# facts of one run that older stores kept among the params (times, history, final metrics, the whole
+# training record, errors, per-run paths): never part of a configuration
+RUN_KEYS = ("record", "started", "ended", "seconds", "history", "final_metrics", "error", "checkpoint_dir",
+            "experiment_run", "experiment_run_id", "data_fingerprint")
+CONFIG_IGNORE = SEED_KEYS + RUN_KEYS
 _MINIMISE = ("loss", "error", "mse", "mae", "rmse", "time", "seconds", "perplexity")
 
 
@@ -66,8 +71,9 @@ def summary_rows(runs: Sequence[RunCurves], metrics: Sequence[str] | None = None
     return rows
 
 
-def config_key(params: dict[str, Any], ignore: Sequence[str] = SEED_KEYS) -> str:
-    """The configuration a run belongs to: its parameters without the seed-like ones, as JSON."""
+def config_key(params: dict[str, Any], ignore: Sequence[str] = CONFIG_IGNORE) -> str:
+    """The configuration a run belongs to: its parameters without the seed-like and run-specific
+    ones (at any depth), as JSON."""
     def strip(d: Any) -> Any:
         if isinstance(d, dict):
             return {k: strip(v) for k, v in sorted(d.items()) if k not in ignore}
@@ -76,9 +82,9 @@ def config_key(params: dict[str, Any], ignore: Sequence[str] = SEED_KEYS) -> str
 
 
 def grouped_rows(runs: Sequence[RunCurves], metrics: Sequence[str] | None = None, value: str = "best",
-                 ignore: Sequence[str] = SEED_KEYS) -> list[dict[str, Any]]:
+                 ignore: Sequence[str] = CONFIG_IGNORE) -> list[dict[str, Any]]:
     """Mean +- std (sample std, ddof=1; 0 for a single run) of each run's `value` (best or last)
-    per configuration, grouping runs whose parameters differ only in seed-like keys."""
+    per configuration, grouping runs whose parameters differ only in seed-like or run-specific keys."""
     groups: dict[str, list[RunCurves]] = {}
     for r in runs:
         groups.setdefault(config_key(r.params, ignore), []).append(r)

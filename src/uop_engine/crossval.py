@@ -15,6 +15,10 @@ kappa (binary adds auc); regression gives loss, mse, rmse, mae and r2. `metric_f
 outputs)` adds (or replaces) numbers: `outputs` are the raw model outputs of the test rows
 (logits, in `CVResult.classes` order for classifiers).
 
+A `listener` (a FoldListener) hears each fold start, each epoch's metrics and each fold's
+end or failure while cross-validation runs, e.g. to record folds in the experiment store live
+(uop_engine.training_run.CrossValidationRun).
+
 Instead of arrays, `X` may be a fold source: a callable returning an iterable of
 `(X_train, y_train, X_test, y_test)` tuples (then `y` is None and k, stratified and seed
 are not used for splitting), e.g. to load each fold's data lazily.
@@ -46,6 +50,22 @@ class CVResult:
 
     def text(self) -> str:
         return ", ".join(f"{m} {s['mean']:.4f} +- {s['std']:.4f}" for m, s in self.summary.items())
+
+
+class FoldListener:
+    """Hooks cross_validate calls as it runs; every method is a no-op here (override what you need)."""
+
+    def fold_started(self, fold: int, config: Any, train_rows: int, test_rows: int) -> None:
+        """Fold `fold` (0-based) starts training with `config` (its seed is config.seed)."""
+
+    def epoch(self, fold: int, metrics: dict[str, Any]) -> None:
+        """One training epoch of the fold ended (the trainer's per-epoch metrics)."""
+
+    def fold_finished(self, fold: int, row: dict[str, Any], result: Any) -> None:
+        """The fold's held-out scores (`row`, as in CVResult.folds) and its TrainResult."""
+
+    def fold_failed(self, fold: int, error: BaseException) -> None:
+        """Training or scoring the fold raised `error` (re-raised after this returns)."""
 
 
 def fold_indices(y: Any, k: int = 5, stratified: bool = True, seed: int = 0) -> list[tuple[np.ndarray, np.ndarray]]:
@@ -134,7 +154,7 @@ def _user_metrics(metric_fn: Callable, y_true: np.ndarray, outputs: Any, fold: i
 def cross_validate(graph: Any, X: Any, y: Any = None, config: Any = None, k: int = 5, stratified: bool = True,
                    seed: int = 0, *, metric_fn: Callable[[np.ndarray, Any], dict[str, float]] | None = None,
                    classes: list | None = None, progress: Callable[[float, str], None] | None = None,
-                   should_stop: Callable[[], bool] | None = None) -> CVResult:
+                   should_stop: Callable[[], bool] | None = None, listener: FoldListener | None = None) -> CVResult:
     """Train a fresh model of `graph` on k-1 folds and score it on the held-out fold, k times.
 
     X, y: arrays (X may be a dict {input name: array}), or X a fold source (see the module
@@ -182,16 +202,25 @@ def cross_validate(graph: Any, X: Any, y: Any = None, config: Any = None, k: int
             if progress is not None:
                 progress(min(1.0, (i + frac) / k), f"fold {i + 1}/{k}: {msg}")
         fold_cfg = TrainConfig.from_dict({**cfg.to_dict(), "seed": cfg.seed + i})
-        trainer = Trainer(graph, fold_cfg, classes=classes)
-        result = trainer.fit(X_tr, y_tr, progress=fold_progress, should_stop=should_stop)
-        scores = trainer.evaluate(X_te, y_te)  # the loss (and the trainer's own accuracy / MAE)
-        outputs = predict(result.model, X_te, batch_size=fold_cfg.batch_size, device=trainer.device)
-        scores.update(score_fold(cfg.task, y_te, outputs, result.classes))
-        if metric_fn is not None:
-            scores.update(_user_metrics(metric_fn, y_te, outputs, i))
-        folds.append({"fold": i, "train_rows": int(len(y_tr)), "test_rows": int(len(y_te)),
-                      "epochs": len(result.history), **scores})
+        lst = listener or FoldListener()
+        lst.fold_started(i, fold_cfg, int(len(y_tr)), int(len(y_te)))
+        try:
+            trainer = Trainer(graph, fold_cfg, classes=classes)
+            result = trainer.fit(X_tr, y_tr, progress=fold_progress, should_stop=should_stop,
+                                 on_epoch=lambda m, i=i: lst.epoch(i, m))
+            scores = trainer.evaluate(X_te, y_te)  # the loss (and the trainer's own accuracy / MAE)
+            outputs = predict(result.model, X_te, batch_size=fold_cfg.batch_size, device=trainer.device)
+            scores.update(score_fold(cfg.task, y_te, outputs, result.classes))
+            if metric_fn is not None:
+                scores.update(_user_metrics(metric_fn, y_te, outputs, i))
+        except BaseException as e:
+            lst.fold_failed(i, e)
+            raise
+        row = {"fold": i, "train_rows": int(len(y_tr)), "test_rows": int(len(y_te)), "epochs": len(result.history),
+               **scores}
+        folds.append(row)
         records.append(result.record)
+        lst.fold_finished(i, row, result)
     if len(folds) < 2:
         raise DataError(f"the fold source gave {len(folds)} fold(s); cross-validation needs at least 2")
     if progress is not None:

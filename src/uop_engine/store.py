@@ -75,9 +75,11 @@ def _pid_alive(pid: int) -> bool:
         return True
 
 
-def git_commit(cwd: str | None = None) -> str | None:
+def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
     """The HEAD commit when `cwd` is inside a git work tree (None otherwise or without git)."""
     import subprocess
+    if cwd is not None and not os.path.isdir(cwd):
+        return None
     try:
         r = subprocess.run(["git", "rev-parse", "HEAD"], cwd=cwd or os.getcwd(), capture_output=True, text=True,
                            timeout=3)
@@ -86,8 +88,10 @@ def git_commit(cwd: str | None = None) -> str | None:
     return r.stdout.strip() or None if r.returncode == 0 else None
 
 
-def environment(device: str | None = None) -> dict[str, Any]:
-    """Package versions, platform, host, device and git commit of this process."""
+def environment(device: str | None = None, workdir: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Package versions, platform, host, device and git commit. The commit is the one of `workdir`
+    (e.g. a KNIME workflow's folder) when that folder is inside a git work tree, else the one of
+    the process's current directory; `git_dir` says which folder it came from."""
     import platform
     from importlib.metadata import PackageNotFoundError, version
     pkgs = {}
@@ -96,13 +100,20 @@ def environment(device: str | None = None) -> dict[str, Any]:
             pkgs[p] = version(p)
         except PackageNotFoundError:
             pass
+    commit, where = (git_commit(workdir), os.fspath(workdir)) if workdir is not None else (None, None)
+    if commit is None:
+        commit, where = git_commit(), os.getcwd()
     return {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
-            "host": socket.gethostname(), "packages": pkgs, "device": device, "git_commit": git_commit()}
+            "host": socket.gethostname(), "packages": pkgs, "device": device, "git_commit": commit,
+            "git_dir": where if commit else None}
 
 
 class ExperimentStore:
-    def __init__(self, path: str | os.PathLike | None = None):
+    """`workdir`: the folder whose git commit runs record (a KNIME workflow's folder); None = the cwd."""
+
+    def __init__(self, path: str | os.PathLike | None = None, workdir: str | os.PathLike | None = None):
         self.path = Path(path or os.environ.get(STORE_ENV) or DEFAULT_PATH).expanduser()
+        self.workdir = workdir
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self.host = socket.gethostname()
         try:
@@ -151,13 +162,13 @@ class ExperimentStore:
             graph_json, graph_hash = graph.to_json(indent=None), graph.hash()
         if parent_id is not None:
             self._row(parent_id)
-        now = time.time()
+        now, env = time.time(), _json(environment(device, self.workdir))
         with self._tx() as c:
             cur = c.execute(
                 "INSERT INTO runs (project, name, parent_id, status, graph_json, graph_hash, params, tags, "
                 "data_fingerprint, seed, env, start_time, pid, host, heartbeat) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
                 (project, name, None if parent_id is None else int(parent_id), "running", graph_json, graph_hash,
-                 _json(params or {}), _json(tags or {}), data_fingerprint, seed, _json(environment(device)), now,
+                 _json(params or {}), _json(tags or {}), data_fingerprint, seed, env, now,
                  os.getpid(), self.host, now))
             return int(cur.lastrowid)
 
@@ -187,6 +198,20 @@ class ExperimentStore:
         with self._tx() as c:
             c.execute("UPDATE runs SET graph_json=?, graph_hash=? WHERE id=?",
                       (graph.to_json(indent=None), graph.hash(), int(run_id)))
+
+    def update_run(self, run_id: Any, *, tags: dict | None = None, data_fingerprint: str | None = None,
+                   device: str | None = None) -> None:
+        """Facts known only once a run is under way: tags merged in, the data fingerprint, the device."""
+        with self._tx() as c:
+            row = c.execute("SELECT tags, env FROM runs WHERE id=?", (int(run_id),)).fetchone()
+            if row is None:
+                raise StoreError(f"no run {run_id} in {self.path}")
+            merged = {**json.loads(row["tags"]), **json.loads(_json(tags or {}))}
+            env = json.loads(row["env"])
+            if device is not None:
+                env["device"] = device
+            c.execute("UPDATE runs SET tags=?, env=?, data_fingerprint=COALESCE(?, data_fingerprint) WHERE id=?",
+                      (_json(merged), _json(env), data_fingerprint, int(run_id)))
 
     def log_artifact(self, run_id: Any, path: str, name: str | None = None, kind: str | None = None) -> None:
         sha = size = None
@@ -297,28 +322,11 @@ class ExperimentStore:
 def record_training(store: ExperimentStore, result: Any, graph: Any = None, project: str = "default",
                     name: str | None = None, parent_id: Any = None, artifacts: tuple = (),
                     status: str | None = None) -> int:
-    """Record a finished uop_engine.train TrainResult: hyperparameters, graph, seed, data
-    fingerprint, environment and every epoch's metrics; returns the run id."""
-    rec = dict(result.record or {})
-    graph = graph if graph is not None else getattr(getattr(result, "model", None), "graph", None)
-    cfg = rec.get("config") or {}
-    rid = store.start_run(project, name=name, params={"config": cfg, "record": rec}, parent_id=parent_id,
-                          tags={"kind": "train", "task": getattr(result, "task", None)}, graph=graph,
-                          seed=cfg.get("seed", rec.get("seed")), data_fingerprint=rec.get("data_fingerprint"),
-                          device=rec.get("device"))
-    try:
-        for i, epoch in enumerate(result.history):
-            step = int(epoch.get("epoch", i + 1))
-            # NaN/inf are kept: a diverged run should show it
-            store.log_metrics(rid, {k: v for k, v in epoch.items() if k != "epoch" and isinstance(v, (int, float))
-                                    and not isinstance(v, bool)}, step=step)
-        for a in artifacts:
-            store.log_artifact(rid, str(a), kind="model" if str(a).endswith(".tuop") else None)
-    except BaseException:
-        store.end_run(rid, "failed")
-        raise
-    store.end_run(rid, status or ("cancelled" if getattr(result, "stopped", "") == "cancelled" else "finished"))
-    return rid
+    """Record a finished uop_engine.train TrainResult: hyperparameters (the config without the seed)
+    as params, graph, seed, data fingerprint, environment, every epoch's metrics and the run's
+    facts as tags; returns the run id. To record while training, use training_run.TrainingRun."""
+    from .training_run import record_result
+    return record_result(store, result, graph, project, name, parent_id, artifacts, status)
 
 
 def record_evaluation(store: ExperimentStore, metrics: dict[str, Any], project: str = "default",

@@ -68,7 +68,7 @@ def spec_for_graph(schema_or_table: Any, graph_or_model: Any, features: Any, tar
 def train_table(graph_or_model: Any, table: Any, spec: FeatureSpec | dict, config: Any = None,
                 val_table: Any = None, *, progress: Callable[[float, str], None] | None = None,
                 should_stop: Callable[[], bool] | None = None, initial_weights: Any = None,
-                resume_from: str | None = None):
+                resume_from: str | None = None, on_epoch: Callable[[dict], None] | None = None):
     """Train on a pyarrow table (and an optional validation table) described by `spec`.
 
     Returns the TrainResult of `uop_engine.train.train`, with `.feature_spec` (the resolved spec
@@ -102,7 +102,7 @@ def train_table(graph_or_model: Any, table: Any, spec: FeatureSpec | dict, confi
     labels = _labels(y, spec)
     result = train(base, X, labels, cfg, Xv, None if yv is None else _labels(yv, spec), progress=progress,
                    should_stop=should_stop, initial_weights=initial_weights, classes=spec.classes,
-                   resume_from=resume_from)
+                   resume_from=resume_from, on_epoch=on_epoch)
     result.feature_spec = spec.to_dict()
     result.record.update(feature_spec=spec.to_dict(), rows_skipped=stats.get("skipped", 0),
                          val_rows_skipped=val_stats.get("skipped", 0))

@@ -5,6 +5,10 @@ running statistics, learning-rate write) is one function jitted with TinyJit, on
 distinct batch shape: TinyJit replays kernels captured for fixed buffer sizes, so the last,
 smaller batch of an epoch gets its own jit instead of reusing the full-batch one.
 
+Live logging: `on_epoch(metrics)` is called after every epoch with that epoch's metrics dict
+(epoch, loss, accuracy or mae, val_* metrics, lr, seconds), e.g. to write it to the experiment
+store while training runs (uop_engine.training_run.TrainingRun.epoch).
+
 Cancellation: `should_stop()` is checked before every batch; when it returns True, training
 stops and `TrainingCancelled` is raised, carrying the partial `TrainResult` as `.partial`.
 A NaN/inf loss raises `TrainingError` naming the epoch and batch (when `stop_on_nan`).
@@ -220,6 +224,32 @@ def beam_ctx(beam: int) -> dict[str, int]:
     return {"BEAM": int(beam)} if beam and beam > 0 else {}
 
 
+_NOT_COMPUTE = ("DISK", "TINYFS", "NPY", "RDMA")  # tinygrad backends that hold data but do not run kernels
+
+
+def device_names() -> list[str]:
+    """The device names tinygrad knows (its runtime backends), found without opening any device."""
+    from tinygrad import Device
+    import tinygrad.device as tdev
+    known = getattr(Device, "_devices", None) or list(getattr(tdev, "ALL_DEVICES", []))
+    return sorted(d for d in known if d not in _NOT_COMPUTE)
+
+
+def check_device_name(name: str) -> str:
+    """'auto', or a tinygrad device name with an optional index ('CUDA:1'), canonicalised; a name
+    tinygrad does not know raises ConfigError listing the known ones. No device is opened."""
+    import re
+    text = (name or "").strip()
+    if text.lower() in ("", "auto"):
+        return "auto"
+    m = re.fullmatch(r"([A-Za-z_]+)(?::(\d+))?", text)
+    known = device_names()
+    if m is None or m.group(1).upper() not in known:
+        raise ConfigError(f"training setting 'device' = {name!r} is not a tinygrad device; use auto or one of "
+                          f"{', '.join(known)} (optionally with an index, e.g. CUDA:1)")
+    return m.group(1).upper() + (f":{m.group(2)}" if m.group(2) and m.group(2) != "0" else "")
+
+
 def resolve_device(name: str | None) -> str:
     from tinygrad import Device
     if name in (None, "", "auto", "AUTO"):
@@ -235,7 +265,8 @@ def resolve_device(name: str | None) -> str:
 def train(graph_or_model: Any, X: Any, y: Any, config: TrainConfig | dict | None = None, X_val: Any = None,
           y_val: Any = None, *, progress: Callable[[float, str], None] | None = None,
           should_stop: Callable[[], bool] | None = None, initial_weights: Any = None, classes: list | None = None,
-          data_fingerprint: str | None = None, resume_from: str | None = None) -> TrainResult:
+          data_fingerprint: str | None = None, resume_from: str | None = None,
+          on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
     """Train a graph (or CompiledModel / ModelBundle, for fine-tuning) on arrays.
 
     X is an array for a one-input graph or a dict {input name: array}; y holds targets (class
@@ -244,7 +275,7 @@ def train(graph_or_model: Any, X: Any, y: Any, config: TrainConfig | dict | None
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config or {})
     trainer = Trainer(graph_or_model, cfg, initial_weights=initial_weights, classes=classes)
     return trainer.fit(X, y, X_val, y_val, progress=progress, should_stop=should_stop,
-                       data_fingerprint=data_fingerprint, resume_from=resume_from)
+                       data_fingerprint=data_fingerprint, resume_from=resume_from, on_epoch=on_epoch)
 
 
 class Trainer:
@@ -406,7 +437,8 @@ class Trainer:
     # ---- the training loop ----------------------------------------------------------------
     def fit(self, X: Any, y: Any, X_val: Any = None, y_val: Any = None, *,
             progress: Callable[[float, str], None] | None = None, should_stop: Callable[[], bool] | None = None,
-            data_fingerprint: str | None = None, resume_from: str | None = None) -> TrainResult:
+            data_fingerprint: str | None = None, resume_from: str | None = None,
+            on_epoch: Callable[[dict[str, Any]], None] | None = None) -> TrainResult:
         from tinygrad import Context, Tensor
         from .optim import make_schedule
         cfg, dev = self.config, self.device
@@ -473,6 +505,8 @@ class Trainer:
                 m["seconds"] = time.perf_counter() - t0
                 st["history"].append(m)
                 st["epoch"] = epoch + 1
+                if on_epoch is not None:
+                    on_epoch(dict(m))
                 stop = False
                 if cfg.early_stopping:
                     v = m[cfg.monitor]
