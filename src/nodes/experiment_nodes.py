@@ -20,6 +20,16 @@ def store_path(ctx, setting: str) -> str:
     return os.path.join(area, STORE_FILE)
 
 
+def workflow_folder(ctx) -> str | None:
+    """The workflow's folder (the data area's parent): runs record its git commit when it is in a
+    git repository. None when the context has no data area."""
+    try:
+        area = ctx.get_workflow_data_area_dir() if hasattr(ctx, "get_workflow_data_area_dir") else None
+    except Exception:  # noqa: BLE001 - a workflow without a data area (e.g. a remote job): fall back to the cwd
+        return None
+    return os.path.dirname(os.path.abspath(area)) if area else None
+
+
 @knext.parameter_group("Experiment tracking", is_advanced=True)
 class TrackingSettings:
     """Record this node's runs in the experiment store (see Experiment Runs / Compare Runs)."""
@@ -36,16 +46,16 @@ def tracking_store(ctx, settings: "TrackingSettings"):
     if not settings.record:
         return None
     try:
-        return _open(store_path(ctx, settings.store))
+        return _open(store_path(ctx, settings.store), workflow_folder(ctx))
     except knext.InvalidParametersError as e:
         ctx.set_warning(f"run not recorded: {e}")
         return None
 
 
-def _open(path: str):
+def _open(path: str, workdir: str | None = None):
     from uop_engine.store import ExperimentStore, StoreError
     try:
-        return ExperimentStore(path)
+        return ExperimentStore(path, workdir=workdir)
     except StoreError as e:
         raise knext.InvalidParametersError(str(e)) from None
 

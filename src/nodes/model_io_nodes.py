@@ -24,11 +24,15 @@ class ModelWriterNode:
 
     The file is written atomically (a temporary file in the same folder, then renamed), so a
     reader never sees half a model. An existing file is only replaced when overwriting is on.
+    When Train Model recorded the model's training run in an experiment store, the written file
+    is attached to that run as an artifact (path, size, sha256).
     """
 
     path = knext.StringParameter("Model file", "Where to save the model (.tuop).", "")
     if_exists = knext.StringParameter("If the file exists", "fail: stop with an error; overwrite: replace it.",
                                       "fail", enum=["fail", "overwrite"])
+    record = knext.BoolParameter("Record in the experiment store", "Attach the written file to the model's "
+                                 "training run in the experiment store Train Model recorded it in.", True)
 
     def _check(self) -> str:
         path = _path(self.path)
@@ -52,7 +56,31 @@ class ModelWriterNode:
             raise ValueError(f"the folder '{folder}' of the model file does not exist; create it first")
         from uop_engine.fileio import atomic_write
         atomic_write(path, model_obj.serialize())  # the bundle bytes as they travel on the port
+        if self.record:
+            self._attach(exec_context, model_obj, path)
         return None
+
+    @staticmethod
+    def _attach(ctx, model_obj, path: str) -> None:
+        """Log the file as an artifact of the training run named in the model's record (if any)."""
+        run = (model_obj.bundle.record or {}).get("experiment_run")
+        if not run:
+            return  # trained without tracking (or not by Train Model): no run to attach the file to
+        store_file = run.get("store")
+        if not store_file or not os.path.isfile(store_file):
+            ctx.set_warning(f"model file not recorded: the experiment store '{store_file}' of its training run "
+                            "no longer exists")
+            return
+        from uop_engine.store import ExperimentStore, StoreError
+        try:
+            st = ExperimentStore(store_file)
+            try:
+                st.get_run(run["run_id"])
+                st.log_artifact(run["run_id"], os.path.abspath(path), kind="model")
+            finally:
+                st.close()
+        except StoreError as e:
+            ctx.set_warning(f"model file not recorded in the experiment store: {e}")
 
 
 @knext.node(name="Model Reader", node_type=knext.NodeType.SOURCE, icon_path="icons/io.png", category=train_category,

@@ -98,11 +98,19 @@ class EarlyStopSettings:
     restore_best = knext.BoolParameter("Restore best weights", "Keep the best epoch's weights.", True)
 
 
+# tinygrad 0.14's accelerator backends by the names it uses (Device["CUDA"], ...); 'other' takes a typed name
+DEVICE_CHOICES = ["auto", "CPU", "CUDA", "NV", "AMD", "METAL", "CL", "QCOM", "WEBGPU", "other"]
+
+
 @knext.parameter_group("Runtime", is_advanced=True)
 class RuntimeSettings:
     """Where and how tinygrad runs."""
 
-    device = knext.StringParameter("Device", "auto (tinygrad's default), CPU, CUDA, METAL, AMD, ...", "auto")
+    device = knext.StringParameter("Device", "auto: tinygrad's default device; CPU, CUDA, NV, AMD, METAL, CL, QCOM, "
+                                   "WEBGPU: that tinygrad backend; other: the name typed below.", "auto",
+                                   enum=DEVICE_CHOICES)
+    device_other = knext.StringParameter("Other device", "Device 'other': a tinygrad device name, optionally with an "
+                                         "index (e.g. CUDA:1, AMD:0, DSP).", "")
     jit = knext.BoolParameter("JIT", "Capture the training step with TinyJit (one per batch shape).", True)
     beam = knext.IntParameter("BEAM level", "tinygrad kernel search width (0 = off; slow first run).", 0,
                               min_value=0, max_value=100)
@@ -124,12 +132,55 @@ class TrainingSetup:
                  warmup_epochs=s.warmup_epochs, step_size=s.step_size, gamma=s.gamma, min_lr=s.min_lr,
                  epochs=s.epochs, batch_size=s.batch_size, shuffle=s.shuffle, seed=s.seed,
                  validation_split=self.data.validation_split, early_stopping=e.enabled, monitor=e.monitor,
-                 patience=e.patience, min_delta=e.min_delta, restore_best=e.restore_best, device=r.device,
+                 patience=e.patience, min_delta=e.min_delta, restore_best=e.restore_best, device=self._device(),
                  jit=r.jit, beam=r.beam)
         try:
             return TrainConfig.from_dict(d)
         except ConfigError as err:
             raise knext.InvalidParametersError(str(err)) from None
+
+    def _device(self) -> str:
+        """The device setting as tinygrad names it; a typed name is checked against tinygrad's backends
+        (without opening any device, so configure stays fast and works without the hardware)."""
+        r = self.runtime
+        if r.device != "other":
+            return r.device
+        from uop_engine.train import ConfigError, check_device_name
+        if not (r.device_other or "").strip():
+            raise knext.InvalidParametersError("Device is 'other': type a tinygrad device name in 'Other device' "
+                                               "(e.g. CUDA:1) or pick a device from the list")
+        try:
+            return check_device_name(r.device_other)
+        except ConfigError as err:
+            raise knext.InvalidParametersError(f"Other device: {err}") from None
+
+    def _check_settings(self, ctx, cfg, schema, has_val: bool) -> None:
+        """Settings that only fail once training starts, caught in configure: early stopping on a
+        metric this run will not have, and cross-entropy on a floating-point target (a warning)."""
+        e = self.early
+        if e.enabled:
+            base = e.monitor[4:] if e.monitor.startswith("val_") else e.monitor
+            have = ["loss", "accuracy"] if cfg.task in ("classification", "binary") else ["loss", "mae"]
+            loss_name = LossOptions[self.optim.loss].label
+            if base not in have:
+                raise knext.InvalidParametersError(
+                    f"early stopping monitors '{e.monitor}', which the {loss_name} loss does not report "
+                    f"({cfg.task} runs report {' and '.join(have)}); choose Monitor "
+                    f"'{'val_' if e.monitor.startswith('val_') else ''}{have[1]}' or a loss that fits "
+                    f"(Early stopping / Objective tabs)")
+            if e.monitor.startswith("val_") and not has_val:
+                raise knext.InvalidParametersError(
+                    f"early stopping monitors '{e.monitor}' but this run has no validation data; connect a "
+                    f"validation table, set 'Validation split' > 0 (Data tab), or monitor '{base}'")
+        if cfg.loss == "cross_entropy" and schema is not None:
+            import pyarrow as pa
+            target = self.data.target_column
+            names = schema.names
+            if target in names and pa.types.is_floating(schema.field(target).type):
+                ctx.set_warning(f"target column '{target}' holds floating-point numbers and the loss is "
+                                "Cross-entropy, which makes every distinct value a class; if it holds measured "
+                                "values rather than class codes, choose a regression loss (Mean squared error, "
+                                "Mean absolute error or Huber)")
 
     def _graph(self, graph: Graph, head: str) -> Graph:
         """The graph trained: the head becomes the (only) output when the graph declares none."""
@@ -205,6 +256,7 @@ class TrainModelNode(TrainingSetup):
                 f"the initial model was trained on graph {model_spec.data.get('graph_hash')} but the Graph port "
                 f"carries graph {graph.hash()}; connect the same graph to continue training")
         has_val = val_schema is not None or cfg.validation_split > 0
+        self._check_settings(config_context, cfg, arrow_schema(table_schema), has_val)
         port = ModelPortSpec(spec_data(graph, cfg.task, None, spec.to_dict(), cfg.loss, None))
         return port, self._metrics_schema(cfg, has_val)
 
@@ -224,38 +276,57 @@ class TrainModelNode(TrainingSetup):
 
         def progress(frac: float, msg: str) -> None:
             exec_context.set_progress(min(1.0, max(0.0, float(frac))), msg)
+        # the run starts before the first batch and logs every epoch as it ends: a KNIME process
+        # killed mid-training leaves a run with its epochs so far, which the store marks incomplete
         store = tracking_store(exec_context, self.tracking)
+        run = None
+        if store is not None:
+            from uop_engine.training_run import TrainingRun
+            run = TrainingRun(store, cfg, project=self.tracking.project or "knime",
+                              name=self.tracking.run_name or "Train Model", graph=graph,
+                              tags={"task": cfg.task, "node": "Train Model"},
+                              extra_params={"features": list(spec.features), "target": spec.target})
         try:
             result = train_table(base, table.to_pyarrow(), spec, cfg,
                                  None if val_table is None else val_table.to_pyarrow(), progress=progress,
-                                 should_stop=exec_context.is_canceled)
+                                 should_stop=exec_context.is_canceled, on_epoch=None if run is None else run.epoch)
         except TrainingCancelled as e:
-            self._record_failure(store, graph, cfg, "cancelled", str(e))
+            if run is not None:
+                run.end("cancelled", str(e))
             raise RuntimeError(f"Execution canceled ({e}).") from None
         except (TrainingError, DataError, ConfigError) as e:
-            self._record_failure(store, graph, cfg, "failed", str(e))
+            if run is not None:
+                run.end("failed", str(e))
             raise ValueError(str(e)) from None
-        if store is not None:
-            from uop_engine.store import record_training
-            rid = record_training(store, result, graph, project=self.tracking.project or "knime",
-                                  name=self.tracking.run_name or "Train Model")
-            result.record["experiment_run_id"] = rid
+        except BaseException as e:
+            if run is not None:
+                run.end("failed", f"{type(e).__name__}: {e}")
+            raise
+        if run is not None:  # writers (Model Writer) attach their files to this run
+            result.record["experiment_run"] = {"store": str(store.path), "run_id": run.id,
+                                               "project": self.tracking.project or "knime"}
+            result.record["experiment_run_id"] = run.id
+            run.finish(result)
         skipped = result.record.get("rows_skipped", 0)
         if skipped:
             exec_context.set_warning(f"{skipped} training row(s) with missing values were skipped")
         if result.stopped == "early_stopping":
             exec_context.set_warning(f"early stopping after epoch {len(result.history)} (best epoch "
                                      f"{result.best_epoch})")
+        self._warn_many_classes(exec_context, cfg, result)
         bundle = result.bundle(feature_spec=result.feature_spec)
         has_val = val_table is not None or cfg.validation_split > 0
         return model_object(bundle), self._metrics_table(result.history, cfg, has_val), self._view(result.history)
 
-    def _record_failure(self, store, graph, cfg, status: str, message: str) -> None:
-        if store is not None:
-            rid = store.start_run(self.tracking.project or "knime", name=self.tracking.run_name or "Train Model",
-                                  params={"config": cfg.to_dict() if hasattr(cfg, "to_dict") else vars(cfg),
-                                          "error": message}, tags={"kind": "train"}, graph=graph, seed=cfg.seed)
-            store.end_run(rid, status)
+    def _warn_many_classes(self, ctx, cfg, result) -> None:
+        """Cross-entropy over a target of many fractional values is almost surely a regression."""
+        classes = result.classes or []
+        fractional = [c for c in classes if isinstance(c, float) and not float(c).is_integer()]
+        if cfg.loss == "cross_entropy" and fractional and len(classes) > 10:
+            ctx.set_warning(f"target column '{self.data.target_column}' has {len(classes)} distinct values (e.g. "
+                            f"{', '.join(f'{c:g}' for c in fractional[:3])}) trained as {len(classes)} classes; for "
+                            "measured values choose a regression loss (Mean squared error, Mean absolute error or "
+                            "Huber)")
 
     def _metrics_table(self, history: list, cfg, has_val: bool):
         import pyarrow as pa
