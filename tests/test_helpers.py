@@ -1,5 +1,6 @@
-"""Script helpers standalone and inside a pipeline context: progress bars (rich, tqdm, plain),
-device selection with clear errors, and the logger writing to the experiment store."""
+"""Script helpers standalone and inside a pipeline context: progress bars (rich, tqdm, plain) and
+device selection with clear errors. The logger (store, pipelines, MLflow) is tested in
+tests/test_logger.py; here only that it follows the pipeline context like the other helpers."""
 import io
 import os
 import subprocess
@@ -97,3 +98,22 @@ def test_device_manager_picks_overrides_and_explains_errors(monkeypatch):
     with pipeline_context(PipelineContext("p", device="PIPEDEV")):
         assert dm.get_device() == "PIPEDEV" and dm.describe()["source"] == "pipeline"
     assert dm.set_device("auto") is None
+
+
+def test_logger_follows_the_pipeline_context(tmp_path, monkeypatch):
+    from uop_engine.helpers import Logger, RunHandle
+    from uop_engine.store import ExperimentStore
+    for var in ("WANDB_API_KEY", "WANDB_MODE", "MLFLOW_TRACKING_URI"):
+        monkeypatch.delenv(var, raising=False)
+    st = ExperimentStore(tmp_path / "runs.sqlite")
+    parent = RunHandle.start(st, "p", "p")
+    step_run = parent.child("s1", {"epochs": 2})
+    lg = Logger()
+    with pipeline_context(PipelineContext("p", step="s1", run=step_run, parent_run=parent)):
+        assert lg.init(config={"lr": 0.5}) is step_run and lg.run_id == step_run.id
+        lg.log({"loss": 0.75}, step=1)
+        lg.finish()  # the pipeline ends its runs, not the script
+    assert lg.run is None and st.get_run(step_run.id)["status"] == "running"
+    assert st.get_run(step_run.id)["params"] == {"epochs": 2, "lr": 0.5}
+    assert [(m["step"], m["value"]) for m in st.metric_history(step_run.id, "loss")] == [(1, 0.75)]
+    assert st.metric_keys(parent.id) == []

@@ -48,12 +48,29 @@ def test_every_level_runs_and_learns(name, runs):
 
 
 def test_levels_with_a_logger_record_their_runs_in_the_store(runs):
-    store = pytest.importorskip("uop_engine.store")
+    from uop_engine.store import ExperimentStore
     base, results = runs
-    st = store.ExperimentStore(str(base / "runs.sqlite"))
-    ids = [re.search(r"run (\S+?)[: ]", results[n].stdout).group(1) for n in
-           ("level2_logging.py", "level3_device.py", "level4_functions.py")]
-    assert all(i != "None" for i in ids), ids
+    st = ExperimentStore(str(base / "runs.sqlite"))
+    for name in ("level2_logging.py", "level3_device.py", "level4_functions.py"):
+        out = results[name].stdout
+        rid = int(re.search(r"run (\d+)[: ]", out).group(1))
+        run = st.get_run(rid)
+        assert (run["project"], run["status"]) == ("progressive", "finished"), name
+        assert run["params"]["epochs"] == 5 and run["params"]["batch"] == 50, name
+        # the printed per-epoch losses are the logged history, one value per epoch at steps 0..4
+        printed = re.findall(r"epoch \d+: loss ([0-9.]+)", out)
+        hist = st.metric_history(rid, "loss")
+        assert [m["step"] for m in hist] == list(range(5)), name
+        if printed:
+            assert [f"{m['value']:.4f}" for m in hist] == printed, name
+        assert hist[-1]["value"] < hist[0]["value"], name  # it learned
+        acc = float(re.search(r"test_accuracy=([0-9.]+)", out).group(1))
+        assert st.last_metrics(rid)["test_accuracy"] == pytest.approx(acc, abs=5e-4), name
+    # level 5 runs as a pipeline: one parent run, one child run per step of the TOML file
+    rid5 = int(re.search(r"run (\d+)[: ]", results["level5_pipeline.py"].stdout).group(1))
+    parent = st.get_run(rid5)
+    assert parent["status"] == "finished" and parent["tags"]["kind"] == "pipeline"
+    assert [st.get_run(c)["name"] for c in parent["children"]] == ["data", "train", "evaluate", "export"]
 
 
 def test_every_excerpt_in_the_doc_is_in_its_example_file():

@@ -10,8 +10,9 @@ Biases and MLflow when they are installed and configured.
 The store is the file given to `init(store=...)`, else $TINYUOP_STORE, else the store
 module's default. W&B is used when `wandb` imports and $WANDB_API_KEY or $WANDB_MODE is set;
 MLflow when `mlflow` imports and $MLFLOW_TRACKING_URI is set ($TINYUOP_WANDB=0 /
-$TINYUOP_MLFLOW=0 turn them off). Neither is required; a failing external service gives one
-warning and is then skipped. Inside a running pipeline, `init` attaches to the current step's
+$TINYUOP_MLFLOW=0 turn them off); MLflow 3 refuses a local file store (a `file:` URI) unless
+MLFLOW_ALLOW_FILE_STORE=true is set too. Neither is required; a failing external service
+gives one warning (with the service's reason) and is then skipped. Inside a running pipeline, `init` attaches to the current step's
 run and `log` writes there; the pipeline ends the runs.
 """
 from __future__ import annotations
