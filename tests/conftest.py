@@ -1,9 +1,19 @@
 """Shared pytest set-up: `src/` on sys.path (as KNIME does), the knime.extension test double
-when the real one is not importable, and opt-in slow tests (--runslow)."""
+when the real one is not importable, a per-session block library and experiment store (so no
+test reads or writes ~/.tinyuop), and opt-in slow tests (--runslow)."""
 import os
+import shutil
 import sys
+import tempfile
 
 import pytest
+
+# Before anything imports the extension or uop_engine: blocklib reads TINYUOP_BLOCK_LIBRARY at
+# import and the extension turns every block found there into a palette node, so blocks a user
+# (or an earlier test run) saved in the home folder would change which nodes the tests see.
+SESSION_HOME = tempfile.mkdtemp(prefix="tinyuop_tests_")
+os.environ["TINYUOP_BLOCK_LIBRARY"] = os.path.join(SESSION_HOME, "blocks")
+os.environ["TINYUOP_STORE"] = os.path.join(SESSION_HOME, "experiments.sqlite")
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SRC = os.path.join(ROOT, "src")
@@ -27,3 +37,7 @@ def pytest_collection_modifyitems(config, items):
     for item in items:
         if "slow" in item.keywords:
             item.add_marker(skip)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(SESSION_HOME, ignore_errors=True)
