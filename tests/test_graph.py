@@ -77,6 +77,11 @@ def test_error_inside_block_names_block_and_inner_node():
     ('{"nodes": [{"id": 1}]}', "node #0 needs string 'id' and 'op'"),
     ('{"version": 99, "nodes": []}', "newer than this TinyUOp"),
     ('[1, 2]', "must be an object"),
+    ('{"version": "1", "nodes": []}', r"'version' must be a whole number such as 1, got \"1\""),
+    ('{"version": true, "nodes": []}', "'version' must be a whole number"),
+    ('{"nodes": [], "meta": [1]}', "'meta' must be an object, got list"),
+    ('{"nodes": [], "edges": []}', "the graph has unknown key 'edges'.*help: use only the keys format, version"),
+    ('{"nodes": [{"id": "a", "op": "relu", "input": ["x"]}]}', "node 'a' has unknown key 'input'.*inputs"),
 ])
 def test_bad_graph_json_is_explained(bad, message):
     with pytest.raises(GraphError, match=message):
@@ -179,3 +184,33 @@ def test_saved_block_containing_an_output_node_expands(tmp_path):
         np.testing.assert_allclose(compile_graph(g.build())(x).numpy(), np.maximum(x, 0))
     finally:
         remove_block("relu_out")
+
+
+def test_merge_keeps_nodes_of_different_instances_apart_and_shares_one_instance():
+    from uop_engine import Node
+    g = GraphBuilder()
+    x = g.input((4,))
+    base = g.build()
+    base.stamp([x], "in")
+    a, b, c = base.copy(), base.copy(), base.copy()
+    for graph, token in ((a, "k1"), (b, "k2"), (c, "k1")):
+        graph.nodes.append(Node("linear_1", "linear", {"out_features": 3}, [x]))
+        graph.stamp(["linear_1"], token)
+    m, rename = merge(a, b)  # same id and content, different KNIME nodes: two layers
+    assert rename == {"linear_1": "linear_2"} and m.instance_of("linear_2") == "k2"
+    assert [n.op for n in m.nodes].count("input") == 1  # the shared input (one token) stays one node
+    m, rename = merge(a, c)  # one KNIME node reached along two branches: one node
+    assert rename == {} and len(m.nodes) == 2
+    plain = base.without_instances()
+    assert "instances" not in plain.meta and "instances" in base.meta and plain.hash() == base.hash()
+    assert a.hash() == b.hash()  # tokens are not content
+
+
+def test_two_inputs_with_one_name_are_refused():
+    g = GraphBuilder()
+    a, b = g.input((3,)), g.input((3,))
+    g.add("add", a, b)
+    with pytest.raises(GraphError) as e:
+        analyze(g.build())
+    assert e.value.param == "name" and e.value.node == "input_2"
+    assert "Graph Inputs 'input_1' and 'input_2' are both named 'x'" in str(e.value)

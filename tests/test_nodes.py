@@ -1,6 +1,7 @@
 """The graph-building KNIME nodes through the knime.extension double: a CNN built node by node,
 shape errors in configure, every generated op node, and a fast extension import."""
 import json
+import os
 import subprocess
 import sys
 import time
@@ -10,7 +11,7 @@ import numpy as np
 import pytest
 
 import knime.extension as knext
-from knime_harness import InvalidSettingsError, configure_node, load_extension, run_node
+from knime_harness import InvalidSettingsError, configure_node, load_extension, run_node, table_from_pandas
 from test_ops import CASES
 from uop_engine import GraphBuilder, compile_graph, list_ops
 
@@ -137,7 +138,8 @@ def test_extension_imports_fast_without_tinygrad():
     best = None
     for _ in range(3):  # the first run may pay for cold .pyc files
         r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT,
-                           env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin"})
+                           env={"PYTHONPATH": env_path, "PATH": "/usr/bin:/bin",
+                                "TINYUOP_BLOCK_LIBRARY": os.environ["TINYUOP_BLOCK_LIBRARY"]})
         assert r.returncode == 0, r.stderr[-2000:]
         dt, tg, ox, th = r.stdout.split()
         assert (tg, ox, th) == ("False", "False", "False"), r.stdout
@@ -201,3 +203,47 @@ def test_uop_inspect_node_reports_kernels_and_sources():
     assert len(kernels) >= 1 and kernels.filter(like="source").iloc[0, 0]
     assert len(summary) >= 1
     assert res.view is not None
+
+
+def _feature_table(n_int: int, n_float: int = 0, int_dtype: str = "int64"):
+    import pandas as pd
+    cols = {f"i{k}": np.arange(3, dtype=int_dtype) for k in range(n_int)}
+    cols.update({f"f{k}": np.linspace(0, 1, 3) for k in range(n_float)})
+    cols["label"] = ["a", "b", "c"]
+    return table_from_pandas(pd.DataFrame(cols))
+
+
+def test_graph_input_refuses_a_shape_that_does_not_fit_the_selected_columns():
+    t = _feature_table(0, 63)
+    cols = [f"f{k}" for k in range(63)]
+    with pytest.raises(knext.InvalidParametersError) as e:
+        configure_node(GraphInputNode, {"shape": "1,8,8", "from_table": True, "columns": cols}, [t.schema])
+    msg = str(e.value)
+    assert "parameter 'shape'" in msg and "1,8,8 holds 64 values but 63 feature columns" in msg and "63" in msg, msg
+    spec = configure_node(GraphInputNode, {"shape": "", "from_table": True, "columns": cols}, [t.schema]).specs[0]
+    assert spec.data["inputs"] == {"x": [None, 63]} and spec.data["input_dtypes"] == {"x": "float32"}
+    spec = configure_node(GraphInputNode, {"shape": "7,9", "from_table": True, "columns": cols}, [t.schema]).specs[0]
+    assert spec.data["head_shape"] == [None, 7, 9]
+    obj = run_node(GraphInputNode, {"shape": "7,9", "from_table": True, "columns": cols}, [t]).outputs[0]
+    assert obj.spec.data["hash"] == spec.data["hash"]
+
+
+def test_graph_input_reads_the_dtype_from_the_columns():
+    for int_dtype, want in (("int64", "int64"), ("int32", "int32")):
+        t = _feature_table(4, int_dtype=int_dtype)
+        p = {"shape": "", "from_table": True, "columns": ["i0", "i1", "i2", "i3"]}
+        assert configure_node(GraphInputNode, p, [t.schema]).specs[0].data["input_dtypes"] == {"x": want}
+    mixed = _feature_table(2, 2)
+    p = {"shape": "2,2", "from_table": True, "columns": ["i0", "i1", "f0", "f1"]}
+    assert configure_node(GraphInputNode, p, [mixed.schema]).specs[0].data["input_dtypes"] == {"x": "float32"}
+    chosen = configure_node(GraphInputNode, {**p, "dtype": "float16"}, [mixed.schema]).specs[0]
+    assert chosen.data["input_dtypes"] == {"x": "float16"}  # a chosen dtype wins over the columns
+    assert configure_node(GraphInputNode, {"shape": "3"}).specs[0].data["input_dtypes"] == {"x": "float32"}
+
+
+def test_graph_input_refuses_an_empty_shape_clearly():
+    with pytest.raises(knext.InvalidParametersError, match=r"parameter 'shape': it is empty.*1,28,28"):
+        configure_node(GraphInputNode, {"shape": " "})
+    t = _feature_table(2)
+    with pytest.raises(knext.InvalidParametersError, match="parameter 'columns': select at least one"):
+        configure_node(GraphInputNode, {"shape": "", "from_table": True, "columns": []}, [t.schema])

@@ -12,10 +12,11 @@ from uop_engine.optable import DTYPES
 from uop_engine.params import Param, INTS
 
 from ._base import graph_category, op_categories, user_error
-from .ports import graph_port_type, make_object, make_spec
+from .ports import graph_port_type, instance_key_parameter, make_object, make_spec, stamp
 
 _SHAPE = Param("shape", INTS, (1,), "per-sample shape")
 _NUMERIC = (knext.double(), knext.int32(), knext.int64())
+_AUTO = "auto"  # Graph Input dtype: from the selected columns, else float32
 
 
 # the JSON to Graph default: a valid example (digits-sized input -> flatten -> 10 logits)
@@ -44,33 +45,57 @@ class GraphInputNode:
     """
 
     input_name = knext.StringParameter("Input name", "Name of the input (used by training, inference and ONNX).", "x")
-    shape = knext.StringParameter("Shape", "Per-sample shape without the batch axis, comma-separated.", "1,28,28")
-    dtype = knext.StringParameter("Data type", "Element type of the input.", "float32", enum=list(DTYPES))
+    shape = knext.StringParameter("Shape", "Per-sample shape without the batch axis, comma-separated. With "
+                                  "'Size from table columns' it must hold as many values as columns are selected "
+                                  "(64 columns as 1,8,8), or stay empty for one axis of that size.", "1,28,28")
+    dtype = knext.StringParameter("Data type", "Element type of the input. auto: from the selected columns (int32 "
+                                  "or int64 when all are integer columns of that type, else float32), float32 "
+                                  "without a table.", _AUTO, enum=[_AUTO, *DTYPES])
     from_table = knext.BoolParameter("Size from table columns",
                                      "Use the selected columns of the connected table to define the size.", False)
     columns = knext.MultiColumnParameter("Feature columns", "Numeric columns that form one sample.", port_index=0,
                                          column_filter=_numeric)
+    instance_key = instance_key_parameter()
 
-    def _graph(self, schema) -> tuple[Graph, str]:
+    def _shape_and_dtype(self, schema) -> tuple[tuple, str]:
         try:
             shape = _SHAPE.coerce(self.shape)
         except GraphError as e:
             raise knext.InvalidParametersError(f"parameter 'shape': {e.reason}. help: type sizes like 1,28,28") from None
-        if self.from_table:
-            if schema is None:
-                raise knext.InvalidParametersError("'Size from table columns' is on but no table is connected")
-            cols = list(self.columns or [])
-            missing = [c for c in cols if c not in schema.column_names]
-            if missing:
-                raise knext.InvalidParametersError(f"columns {missing} are not in the table; available: {schema.column_names}")
-            if not cols:
-                raise knext.InvalidParametersError("select at least one numeric feature column")
-            n = len(cols)
-            if math.prod(shape) != n:
-                shape = (n,)
+        if not self.from_table:
+            if not shape:
+                raise knext.InvalidParametersError("parameter 'shape': it is empty. help: type the per-sample shape "
+                                                   "without the batch axis, like 1,28,28 (or turn on 'Size from "
+                                                   "table columns' and select the feature columns)")
+            return shape, "float32" if self.dtype == _AUTO else self.dtype
+        if schema is None:
+            raise knext.InvalidParametersError("'Size from table columns' is on but no table is connected")
+        cols = list(self.columns or [])
+        missing = [c for c in cols if c not in schema.column_names]
+        if missing:
+            raise knext.InvalidParametersError(f"columns {missing} are not in the table; available: {schema.column_names}")
+        if not cols:
+            raise knext.InvalidParametersError("parameter 'columns': select at least one numeric feature column")
+        n = len(cols)
+        if not shape:
+            shape = (n,)
+        elif math.prod(shape) != n:
+            raise knext.InvalidParametersError(
+                f"parameter 'shape': {','.join(map(str, shape))} holds {math.prod(shape)} values but {n} feature "
+                f"columns are selected. help: type a shape with {n} values (e.g. {n}) or leave it empty")
+        if self.dtype != _AUTO:
+            return shape, self.dtype
+        # integer columns keep their type (ids for an embedding); doubles or a mix become float32
+        for ktype, name in ((knext.int32(), "int32"), (knext.int64(), "int64")):
+            if all(schema[c].ktype == ktype for c in cols):
+                return shape, name
+        return shape, "float32"
+
+    def _graph(self, schema) -> tuple[Graph, str]:
+        shape, dtype = self._shape_and_dtype(schema)
         g = Graph(name="graph")
-        g.add(Node("input_1", "input", {"name": self.input_name, "shape": list(shape), "dtype": self.dtype}, []))
-        return g, "input_1"
+        g.add(Node("input_1", "input", {"name": self.input_name, "shape": list(shape), "dtype": dtype}, []))
+        return stamp(g, ["input_1"], self.instance_key), "input_1"
 
     def configure(self, config_context, table_schema=None):
         try:
@@ -105,7 +130,7 @@ class SaveBlockNode:
 
     def _doc(self, graph: Graph, head: str):
         from uop_engine.blocklib import block_document
-        g = graph.copy()
+        g = graph.without_instances()  # keys of one KNIME run are noise in a saved block
         g.name = self.block_name
         if not any(n.op == "output" for n in g.nodes):
             g.add(Node(g.unique_id("output"), "output", {"name": "y"}, [head]))
@@ -138,19 +163,61 @@ class UserBlockNode:
     block_name = knext.StringParameter("Block name", "Name of a saved block.", "my_block")
     library = knext.StringParameter("Library folder", "Folder of block files (empty = the default library).", "")
     node_id = knext.StringParameter("Node id", "Id in the graph (empty = automatic).", "", is_advanced=True)
+    instance_key = instance_key_parameter()
 
     def _build(self, port):
-        from uop_engine.blocklib import load_library, op_name
-        ops = {o.name for o in load_library(self.library or None)}
-        name = op_name(self.block_name)
-        if name not in ops:
-            raise knext.InvalidParametersError(
-                f"parameter 'block_name': no block '{self.block_name}' in the library; available: "
-                f"{sorted(o[5:] for o in ops) or 'none'}")
+        from uop_engine.blocklib import load_block, load_library, op_name
+        load_library(self.library or None)  # the blocks this one may use; broken files are skipped, logged
+        name = load_block(self.block_name, self.library or None).name  # this one: any problem is an error
         g = port.graph.copy()
         nid = self.node_id.strip() or g.unique_id(name)
-        g.add(Node(nid, name, {}, [port.head]))
-        return g, nid
+        if nid in g:
+            raise GraphError("this id is already used in the incoming graph", node=nid, param="node_id",
+                             fix="choose another id or leave it empty")
+        g.add(Node(nid, op_name(self.block_name), {}, [port.head]))
+        return stamp(g, [nid], self.instance_key), nid
+
+    def configure(self, config_context, spec):
+        try:
+            return make_spec(*self._build(spec))
+        except GraphError as e:
+            raise user_error(e) from None
+
+    def execute(self, exec_context, obj):
+        try:
+            return make_object(*self._build(obj))
+        except GraphError as e:
+            raise user_error(e) from None
+
+
+@knext.node(name="Select Output", node_type=knext.NodeType.MANIPULATOR, icon_path="icons/graph.png",
+            category=graph_category, keywords=["split", "output", "branch", "index", "multi-output"],
+            id="tinyuop_select_output")
+@knext.input_port("Graph", "Graph whose head node has several outputs (Split, a block with several outputs).",
+                  graph_port_type)
+@knext.output_port("Graph", "The same graph with output k of that node as the head.", graph_port_type)
+class SelectOutputNode:
+    """Takes output k of a node with several outputs as the head.
+
+    A node's output port always carries its output 0. After **Split** (or a block with several
+    outputs) connect one Select Output per output you need: index 1 gives the second part, and
+    so on. The graph is unchanged; branches that meet again share the split node.
+    """
+
+    output_index = knext.IntParameter("Output index", "Which output of the head node (0 = first).", 1, min_value=0)
+
+    def _build(self, port):
+        from uop_engine.graph import split_ref
+        from uop_engine.infer import analyze
+        g = port.graph
+        src, _ = split_ref(port.head)
+        node = g.node(src)
+        n = len(analyze(g).types[src])
+        k = self.output_index
+        if k >= n:
+            raise GraphError(f"node '{src}' ({node.op}) has {n} output{'s' if n != 1 else ''}, so output {k} does "
+                             "not exist", param="output_index", fix=f"use an index from 0 to {n - 1}")
+        return g, src if k == 0 else f"{src}:{k}"
 
     def configure(self, config_context, spec):
         try:
@@ -179,7 +246,8 @@ class GraphToJsonNode:
     def execute(self, exec_context, obj):
         import pandas as pd
         spec = obj.spec.data
-        df = pd.DataFrame({"hash": [spec["hash"]], "head": [obj.head], "graph_json": [obj.graph.to_json()],
+        text = obj.graph.without_instances().to_json()  # instance keys of one KNIME run are noise in JSON
+        df = pd.DataFrame({"hash": [spec["hash"]], "head": [obj.head], "graph_json": [text],
                            "n_params": [int(spec["n_params"])]})
         return knext.Table.from_pandas(df)
 
@@ -193,15 +261,19 @@ class JsonToGraphNode:
     graph_json = knext.MultilineStringParameter("Graph JSON", "TinyUOp graph JSON (format tinyuop.graph).",
                                                 _EXAMPLE_JSON)
     head = knext.StringParameter("Head", "Node whose output is the head (empty = the last output).", "")
+    instance_key = instance_key_parameter()
 
     def _build(self):
-        g = Graph.from_json(self.graph_json)
+        try:
+            g = Graph.from_json(self.graph_json).without_instances()
+        except GraphError as e:
+            raise GraphError(e.reason, node=e.node, param="graph_json", fix=e.fix, op=e.op) from None
         outs = g.output_refs()
         if not outs and not g.nodes:
             raise GraphError("the graph has no nodes", param="graph_json", fix="paste a graph with at least a Graph Input")
         head = self.head.strip() or (outs[-1] if outs else g.nodes[-1].id)
         g.node(head.partition(":")[0])
-        return g, head
+        return stamp(g, g.ids(), self.instance_key), head
 
     def configure(self, config_context):
         try:

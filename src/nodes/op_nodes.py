@@ -14,7 +14,7 @@ from uop_engine.optable import OpDef, get_op, list_ops
 from uop_engine.params import BOOL, FLOAT, INT, OPT_INT, OPT_INTS, INTS, Param
 
 from ._base import op_categories, user_error
-from .ports import graph_port_type, make_object, make_spec
+from .ports import graph_port_type, instance_key_parameter, make_object, make_spec, stamp
 
 EXTRA_VARIADIC_PORTS = 2  # concat-like ops: required ports plus this many optional ones
 
@@ -49,10 +49,23 @@ def node_description(op: OpDef) -> str:
     lines = [op.doc, ""]
     if op.is_block:
         lines += ["This block shows as one node and expands to atomic ops when compiled.", ""]
+    if _several_outputs(op):
+        lines += ["This op has several outputs. Its output port carries output 0; connect a **Select Output** "
+                  "node (Graph Tools) per further output you need (index 1 = the second).", ""]
     lines += [f"**Inputs:** {', '.join(op.inputs)}" + (" (more optional)" if op.variadic else ""), "",
               "**Parameters:**", ""]
     lines += [f"- **{p.name}** ({p.kind}, default `{p.default}`): {p.doc}" for p in op.params] or ["- none"]
     return "\n".join(lines)
+
+
+def _several_outputs(op: OpDef) -> bool:
+    if op.name == "split":
+        return True
+    doc = op.meta.get("document")  # a user block: one output per sink / Graph Output of its graph
+    if isinstance(doc, dict):
+        from uop_engine.graph import Graph
+        return len(Graph.from_dict(doc["graph"]).output_refs()) > 1
+    return False
 
 
 class OpNodeBase:
@@ -74,9 +87,12 @@ class OpNodeBase:
         return values
 
     def _build(self, ports):
-        ports = [p for p in ports if p is not None]
-        graph, heads = ports[0].graph.copy(), [ports[0].head]
-        for other in ports[1:]:
+        op = get_op(self.OP)
+        names = list(op.inputs) + [f"{op.inputs[-1]}{i + 2}" for i in range(EXTRA_VARIADIC_PORTS)] if op.variadic \
+            else list(op.inputs)
+        connected = [(name, p) for name, p in zip(names, ports) if p is not None]
+        graph, heads = connected[0][1].graph.copy(), [connected[0][1].head]
+        for _, other in connected[1:]:
             graph, rename = merge(graph, other.graph)
             src, _, k = other.head.partition(":")
             heads.append(rename.get(src, src) + (f":{k}" if k else ""))
@@ -85,19 +101,40 @@ class OpNodeBase:
             raise GraphError("this id is already used in the incoming graph", node=nid, param="node_id",
                              fix="choose another id or leave it empty")
         graph.add(Node(nid, self.OP, self._params(), heads))
-        return graph, nid
+        stamp(graph, [nid], self.instance_key)
+        return graph, nid, _shared_layer_note(graph, [name for name, _ in connected], heads)
 
     def configure(self, config_context, *specs):
         try:
-            return make_spec(*self._build(specs))
+            graph, nid, note = self._build(specs)
+            spec = make_spec(graph, nid)
         except GraphError as e:
             raise user_error(e) from None
+        if note:
+            config_context.set_warning(note)
+        return spec
 
     def execute(self, exec_context, *objects):
         try:
-            return make_object(*self._build(objects))
+            graph, nid, _ = self._build(objects)
+            return make_object(graph, nid)
         except GraphError as e:
             raise user_error(e) from None
+
+
+def _shared_layer_note(graph, port_names: list[str], heads: list[str]) -> str | None:
+    """A warning when one node with weights feeds several ports: intended for tied weights or
+    x*x, but also what copy-pasted nodes (which keep their original's instance key) give."""
+    seen: dict[str, str] = {}
+    for name, head in zip(port_names, heads):
+        src = head.partition(":")[0]
+        op = get_op(graph.node(src).op)
+        if src in seen and (op.weights is not None or op.is_block):
+            return (f"ports '{seen[src]}' and '{name}' receive the same node '{src}' (one layer, shared weights). "
+                    "If they come from two nodes meant to be separate layers (a copy-pasted node keeps its "
+                    "original's key), type another 'Instance key' in one of them.")
+        seen.setdefault(src, name)
+    return None
 
 
 def _class_name(op: OpDef) -> str:
@@ -109,7 +146,8 @@ def make_op_node(op: OpDef, module: str = __name__):
     end up in the order of `op.inputs`, as stacked decorators would."""
     attrs = {"__doc__": node_description(op), "OP": op.name, "__module__": module,
              "node_id": knext.StringParameter("Node id", "Id of this op in the graph (empty = '<op>_<k>'). "
-                                              "Ids name weights, errors and ONNX nodes.", "", is_advanced=True)}
+                                              "Ids name weights, errors and ONNX nodes.", "", is_advanced=True),
+             "instance_key": instance_key_parameter()}
     for p in op.params:
         attrs[p.name] = knime_parameter(p)
     cls = type(_class_name(op), (OpNodeBase,), attrs)

@@ -7,6 +7,7 @@ can infer its own shapes in configure. Object: the graph JSON and the head ref.
 from __future__ import annotations
 
 import json
+import secrets
 
 import knime.extension as knext
 
@@ -77,3 +78,29 @@ def make_spec(graph: Graph, head: str) -> GraphPortSpec:
 
 def make_object(graph: Graph, head: str) -> GraphPortObject:
     return GraphPortObject(make_spec(graph, head), graph, head)
+
+
+def _new_instance_key(_version=None) -> str:
+    return secrets.token_hex(8)
+
+
+def instance_key_parameter():
+    """The 'Instance key' setting of every node that adds nodes to a graph.
+
+    KNIME gives Python nodes no node-instance id, yet two Linear nodes with the same settings on
+    the same input must stay two layers when their branches meet again. A random default is made
+    when the node is created and saved with its settings, so configure and execute stamp the same
+    key (uop_engine.graph.merge keeps nodes with different keys apart)."""
+    return knext.StringParameter(
+        "Instance key", "Random key made when this node was created. Nodes with the same settings and inputs "
+        "but different keys are separate layers when their branches meet; nodes with equal keys are one shared "
+        "node. A copy-pasted node keeps the key of its original: type any other text to make it a layer of its "
+        "own (empty = shared with every identical node).", _new_instance_key, is_advanced=True)
+
+
+def stamp(graph: Graph, node_ids, key: str) -> Graph:
+    """Mark the nodes this KNIME node added with its instance key (nothing when the key is empty)."""
+    key = (key or "").strip()
+    if key:
+        graph.stamp(list(node_ids), key)
+    return graph

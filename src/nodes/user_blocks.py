@@ -12,10 +12,13 @@ from .op_nodes import generate
 
 _log = logging.getLogger(__name__)
 
-try:
-    generate(load_library())
-except GraphError as e:  # a broken library file must not hide the whole extension
-    _log.warning("TinyUOp block library not loaded: %s", e)
+# A broken block file is skipped inside load_library (logged, naming the file); a block whose node
+# cannot be made is skipped here. Neither may stop `import extension`: every node would be lost.
+for _op in load_library():
+    try:
+        generate([_op])
+    except Exception as e:  # noqa: BLE001  one bad block, not the whole palette
+        _log.warning("TinyUOp block '%s' has no palette node: %s: %s", _op.name, type(e).__name__, e)
 
 try:  # unapproved or tampered plugin files are refused one by one (logged, naming the file)
     generate(list(load_plugins()))

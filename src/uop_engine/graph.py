@@ -2,13 +2,19 @@
 
 Inputs are refs: "node_id" for a node's first output, "node_id:k" for output k (split).
 JSON round trips exactly; `hash()` is a content hash that ignores node ids (two graphs
-built in different orders or with different ids, but the same ops, hash the same).
+built in different orders or with different ids, but the same ops, hash the same) and covers
+what the user blocks and plugins used expand to.
+
+`meta["instances"]` maps node ids to the token of the KNIME node that added them: KNIME shows
+no node-instance id to Python, and two Linear nodes with the same settings on the same input
+give the same id and content, so `merge` needs the token to keep them apart (see merge).
 """
 from __future__ import annotations
 
 import copy
 import hashlib
 import json
+import threading
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -16,6 +22,9 @@ from .errors import GraphError
 
 FORMAT = "tinyuop.graph"
 VERSION = 1
+INSTANCES = "instances"  # meta key: node id -> instance token of the KNIME node that added it
+_TOP_KEYS = ("format", "version", "name", "nodes", "meta")
+_NODE_KEYS = ("id", "op", "params", "inputs")
 
 
 def split_ref(ref: str) -> tuple[str, int]:
@@ -35,6 +44,36 @@ def jsonable(v: Any) -> Any:
     if isinstance(v, dict):
         return {str(k): jsonable(x) for k, x in v.items()}
     return v
+
+
+def _no_unknown_keys(d: dict, allowed: tuple[str, ...], where: str) -> None:
+    # a misspelt key ('input' for 'inputs') would otherwise be dropped without a word
+    unknown = [k for k in d if k not in allowed]
+    if unknown:
+        raise GraphError(f"{where} has unknown key '{unknown[0]}'", fix=f"use only the keys {', '.join(allowed)}")
+
+
+_defining = threading.local()  # blocks whose definition is being hashed, outermost first
+
+
+def definition_key(op: Any) -> str | None:
+    """What a user block or plugin expands to (None for built-in ops): part of the content hash,
+    so overwriting a block changes the hash of every graph that uses it."""
+    if op.meta.get("sha256"):  # an approved plugin: the exact bytes of its code
+        return str(op.meta["sha256"])
+    doc = op.meta.get("document") if op.user else None
+    if not isinstance(doc, dict):
+        return None
+    stack = getattr(_defining, "stack", ())
+    if op.name in stack:
+        raise GraphError(f"block '{doc.get('name')}' contains itself ({' -> '.join(stack + (op.name,))})",
+                         fix="remove the block from its own definition")
+    _defining.stack = stack + (op.name,)
+    try:
+        inner = Graph.from_dict(doc.get("graph")).hash()
+    finally:
+        _defining.stack = stack
+    return json.dumps([inner, jsonable(doc.get("params") or {})], sort_keys=True)
 
 
 @dataclass
@@ -92,26 +131,36 @@ class Graph:
     def from_dict(cls, d: Any) -> "Graph":
         if not isinstance(d, dict):
             raise GraphError(f"graph JSON must be an object, got {type(d).__name__}")
+        _no_unknown_keys(d, _TOP_KEYS, "the graph")
         if d.get("format", FORMAT) != FORMAT:
             raise GraphError(f"format is '{d.get('format')}', expected '{FORMAT}'")
         v = d.get("version", VERSION)
-        if not isinstance(v, int) or v > VERSION:
+        if not isinstance(v, int) or isinstance(v, bool) or v < 1:
+            raise GraphError(f"'version' must be a whole number such as {VERSION}, got {json.dumps(v)}",
+                             fix=f"write \"version\": {VERSION}")
+        if v > VERSION:
             raise GraphError(f"graph format version {v} is newer than this TinyUOp ({VERSION})",
                              fix="update TinyUOp Builder to read this graph")
         raw = d.get("nodes")
         if not isinstance(raw, list):
             raise GraphError("graph JSON needs a 'nodes' list")
+        meta = d.get("meta", {})
+        if meta is None:
+            meta = {}
+        if not isinstance(meta, dict):
+            raise GraphError(f"'meta' must be an object, got {type(meta).__name__}", fix="write \"meta\": {} or leave it out")
         nodes = []
         for i, n in enumerate(raw):
             if not isinstance(n, dict) or not isinstance(n.get("id"), str) or not isinstance(n.get("op"), str):
                 raise GraphError(f"node #{i} needs string 'id' and 'op' fields, got {str(n)[:80]}")
+            _no_unknown_keys(n, _NODE_KEYS, f"node '{n['id']}'")
             params, inputs = n.get("params", {}), n.get("inputs", [])
             if not isinstance(params, dict):
                 raise GraphError("'params' must be an object", node=n["id"])
             if not isinstance(inputs, list) or not all(isinstance(r, str) for r in inputs):
                 raise GraphError("'inputs' must be a list of node ids", node=n["id"])
             nodes.append(Node(n["id"], n["op"], dict(params), list(inputs)))
-        return cls(nodes, str(d.get("name", "graph")), dict(d.get("meta", {}) or {}))
+        return cls(nodes, str(d.get("name", "graph")), dict(meta))
 
     @classmethod
     def from_json(cls, text: str | bytes) -> "Graph":
@@ -123,6 +172,25 @@ class Graph:
 
     def copy(self) -> "Graph":
         return copy.deepcopy(self)
+
+    # ---- instance tokens (KNIME) ----------------------------------------------------------
+    def instance_of(self, node_id: str) -> str | None:
+        tokens = self.meta.get(INSTANCES)
+        return tokens.get(node_id) if isinstance(tokens, dict) else None
+
+    def stamp(self, node_ids: Iterable[str], token: str) -> None:
+        """Mark nodes as added by the KNIME node instance `token` (see merge)."""
+        tokens = self.meta.get(INSTANCES)
+        if not isinstance(tokens, dict):
+            tokens = self.meta[INSTANCES] = {}
+        tokens.update({nid: token for nid in node_ids})
+
+    def without_instances(self) -> "Graph":
+        """A copy without instance tokens: what is saved as a block or shown as graph JSON,
+        where the tokens of one KNIME run would only be noise."""
+        g = self.copy()
+        g.meta.pop(INSTANCES, None)
+        return g
 
     # ---- structure ----------------------------------------------------------------------
     def check_structure(self) -> None:
@@ -193,9 +261,11 @@ class Graph:
         def key(nid: str) -> str:  # structural key of a node = its op, params and inputs' keys
             if nid not in memo:
                 n = by_id[nid]
-                p = resolve_params(get_op(n.op).params, n.params)
+                op = get_op(n.op)
+                p = resolve_params(op.params, n.params)
                 ins = [key(split_ref(r)[0]) + f":{split_ref(r)[1]}" for r in n.inputs]
-                memo[nid] = hashlib.sha256(json.dumps([n.op, jsonable(p), ins], sort_keys=True).encode()).hexdigest()
+                body = [n.op, jsonable(p), ins] + ([d] if (d := definition_key(op)) is not None else [])
+                memo[nid] = hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
             return memo[nid]
 
         depth: dict[str, int] = {}
@@ -204,8 +274,15 @@ class Graph:
             depth[n.id] = max((1 + depth[split_ref(r)[0]] for r in n.inputs), default=0)
         order = sorted(self.nodes, key=lambda n: (depth[n.id], memo[n.id]))
         pos = {n.id: i for i, n in enumerate(order)}
-        return [{"op": n.op, "params": jsonable(resolve_params(get_op(n.op).params, n.params)),
-                 "inputs": [f"{pos[split_ref(r)[0]]}:{split_ref(r)[1]}" for r in n.inputs]} for n in order]
+        out = []
+        for n in order:
+            op = get_op(n.op)
+            c = {"op": n.op, "params": jsonable(resolve_params(op.params, n.params)),
+                 "inputs": [f"{pos[split_ref(r)[0]]}:{split_ref(r)[1]}" for r in n.inputs]}
+            if (d := definition_key(op)) is not None:
+                c["definition"] = d
+            out.append(c)
+        return out
 
     def hash(self) -> str:
         """Stable content hash (hex, 16 chars) independent of node ids and node order."""
@@ -246,20 +323,29 @@ class Graph:
 
 
 def merge(a: Graph, b: Graph, b_refs: Iterable[str] = ()) -> tuple[Graph, dict[str, str]]:
-    """Union of two graphs that may share a common prefix (same id and content = same node).
-    Nodes of `b` whose id clashes with different content in `a` are renamed; returns the
-    merged graph and the renaming of b's ids (apply it to refs taken from b)."""
+    """Union of two graphs that may share a common prefix; returns the merged graph and the
+    renaming of b's ids (apply it to refs taken from b).
+
+    A node of `b` is the same as the node of `a` with its id when op, params, inputs and
+    instance token agree (graphs built in Python carry no tokens, so equal content suffices).
+    Otherwise it is renamed: two KNIME nodes with the same settings on the same input are two
+    layers (different tokens), while an upstream node reached along two branches (a diamond)
+    carries one token and stays one node."""
     out = a.copy()
     rename: dict[str, str] = {}
     for n in b.topo_order():
         nn = Node(n.id, n.op, copy.deepcopy(n.params),
                   [rename.get(split_ref(r)[0], split_ref(r)[0]) + (f":{split_ref(r)[1]}" if ":" in r else "") for r in n.inputs])
+        token = b.instance_of(n.id)
         if nn.id in out:
             existing = out.node(nn.id)
-            if existing.op == nn.op and jsonable(existing.params) == jsonable(nn.params) and existing.inputs == nn.inputs:
+            if existing.op == nn.op and jsonable(existing.params) == jsonable(nn.params) and existing.inputs == nn.inputs \
+                    and out.instance_of(nn.id) == token:
                 continue
             new_id = out.unique_id(n.id.rsplit("_", 1)[0] if "_" in n.id else n.id)
             rename[n.id] = new_id
             nn.id = new_id
         out.nodes.append(nn)
+        if token is not None:
+            out.stamp([nn.id], token)
     return out, rename

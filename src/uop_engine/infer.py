@@ -94,6 +94,7 @@ class _Analyzer:
 def analyze(graph: Graph, batch: int = 2) -> Analysis:
     """Expand blocks, resolve parameters and infer every type (see module docs)."""
     graph.check_structure()
+    _check_input_names(graph)
     an = _Analyzer(batch)
     refmap: dict[str, str] = {}
 
@@ -122,6 +123,17 @@ def analyze(graph: Graph, batch: int = 2) -> Analysis:
     if not outs:
         raise GraphError("the graph has no output", fix="add ops after the Graph Input")
     return Analysis(an.atomic, an.types, an.params, an.weights, refmap, outs, names, an.origin)
+
+
+def _check_input_names(graph: Graph) -> None:
+    """Inputs are fed by name (tables, ONNX, inference): two with one name would overwrite each other."""
+    seen: dict[str, str] = {}
+    for n in graph.inputs():
+        name = resolve_params(get_op("input").params, n.params, node=n.id, op="input")["name"]
+        if name in seen:
+            raise GraphError(f"Graph Inputs '{seen[name]}' and '{n.id}' are both named '{name}'", node=n.id, op="input",
+                             param="name", fix="give every Graph Input its own name")
+        seen[name] = n.id
 
 
 @dataclass
