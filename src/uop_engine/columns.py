@@ -1,23 +1,32 @@
 """Arrow column chunks to float32 numpy blocks, for the data layer (uop_engine.data).
 
-Numeric columns are written in row blocks (about BLOCK_BYTES of output, so each block stays
-in a core's cache while the columns are scattered into it; several threads for large tables);
-list columns are reshaped from their flat values buffer (zero-copy read, one cast). Missing
-values (null or NaN) are marked in a row mask rather than dropped here.
+Numeric columns are written in row blocks of about BLOCK_BYTES of output, so each block stays
+in a core's cache while it is filled (several threads for large tables). Up to NARROW_COLS
+columns are written straight into their strided slots of the row-major output; wider tables
+first cast each column's slice into a contiguous column-major scratch block (fast, contiguous
+casts) and then transpose the whole block with one copy, which beats 64 strided writes of
+4 bytes each (bench/table_convert.py). List columns are reshaped from their flat values buffer
+(zero-copy read, one cast). Rows holding a null, NaN, infinity or a float64 value beyond
+float32's range are marked in a row mask, not dropped here; the check is a min/max over each
+block while it is still in cache, and only a block that fails it is looked at row by row.
 """
 from __future__ import annotations
 
 import os
+import threading
 from typing import Any, Callable
 
 import numpy as np
 
+from .bad_values import _is_list, _is_number
 from .errors import DataError
 from .images import is_image_type
 
-BLOCK_BYTES = 2 << 20  # a block of the float32 output (about 2 MB) stays in a core's cache while it is filled
-PARALLEL_BYTES = 8 << 20  # outputs larger than this are filled by several threads (numpy casts release the GIL)
+BLOCK_BYTES = 1 << 20  # output rows per block: about 1 MB, which measured fastest for both write strategies
+NARROW_COLS = 8  # up to this many columns, strided writes into the output beat a transpose through scratch
+PARALLEL_BYTES = 8 << 20  # outputs larger than this are filled by several threads (numpy copies release the GIL)
 _pool = None
+_local = threading.local()
 
 
 def _executor():
@@ -28,36 +37,36 @@ def _executor():
     return _pool
 
 
-def fill_blocks(out: np.ndarray, missing: np.ndarray, fill: Callable[[int, int], None]) -> None:
+def _scratch(size: int) -> np.ndarray:
+    """A float32 buffer of `size` values owned by this thread and reused across blocks (a fresh
+    1 MB allocation per block would be a fresh mmap with page faults each time)."""
+    buf = getattr(_local, "buf", None)
+    if buf is None or buf.size < size:
+        buf = _local.buf = np.empty(max(size, BLOCK_BYTES // 4), np.float32)
+    return buf[:size]
+
+
+def fill_blocks(out: np.ndarray, bad: np.ndarray, fill: Callable[[int, int], None]) -> None:
     """Call fill(r0, r1) for row blocks of `out` (threads for large outputs), then mark rows whose
-    block holds a NaN in `missing`. The NaN test is a max over the block while it is in cache;
-    only a NaN result costs a second look."""
+    block holds a non-finite value (NaN, +-inf, or a float64 that overflowed float32) in `bad`.
+    The test is a min and a max over the block while it is in cache (both propagate NaN, and
+    an infinity is the min or the max); only a failing block costs a per-row look."""
     n = out.shape[0]
-    row_bytes = max(1, out[:1].nbytes)
-    rows = max(256, BLOCK_BYTES // row_bytes)
+    rows = max(256, BLOCK_BYTES // max(1, out[:1].nbytes))
 
     def work(r0: int) -> None:
         r1 = min(n, r0 + rows)
-        fill(r0, r1)
-        blk = out[r0:r1]
-        if blk.size and np.isnan(blk.max()):  # max propagates NaN and is the cheapest full read
-            missing[r0:r1] |= np.isnan(blk.reshape(r1 - r0, -1)).any(axis=1)
+        with np.errstate(over="ignore", invalid="ignore"):  # per thread: overflow to inf is reported below
+            fill(r0, r1)
+            blk = out[r0:r1]
+            if blk.size and not (np.isfinite(blk.min()) and np.isfinite(blk.max())):
+                bad[r0:r1] |= ~np.isfinite(blk.reshape(r1 - r0, -1)).all(axis=1)
     starts = range(0, n, rows)
     if out.nbytes > PARALLEL_BYTES and len(starts) > 1 and (os.cpu_count() or 1) > 1:
         list(_executor().map(work, starts))  # disjoint row ranges: no two threads write the same rows
     else:
         for r0 in starts:
             work(r0)
-
-
-def _is_list(t) -> bool:
-    import pyarrow as pa
-    return pa.types.is_list(t) or pa.types.is_large_list(t) or pa.types.is_fixed_size_list(t)
-
-
-def _is_number(t) -> bool:
-    import pyarrow as pa
-    return pa.types.is_integer(t) or pa.types.is_floating(t) or pa.types.is_boolean(t)
 
 
 def column_kind(t) -> str:
@@ -76,14 +85,6 @@ def column_kind(t) -> str:
     return "other"
 
 
-class MissingValues(DataError):
-    def __init__(self, column: str, values: int, rows: int, total: int):
-        self.column, self.values, self.rows, self.total = column, values, rows, total
-        super().__init__(f"column '{column}' has {values} missing value(s) (null or NaN) in {rows} of {total} rows; "
-                         "fill or filter them first (e.g. the Missing Value node), or set the missing-value "
-                         "policy to 'skip_rows'")
-
-
 def chunks(data: Any, name: str) -> list:
     import pyarrow as pa
     col = data.column(name)
@@ -100,24 +101,38 @@ def numbers(chunk: Any) -> tuple[np.ndarray, np.ndarray | None]:
     return chunk.to_numpy(zero_copy_only=not pa.types.is_boolean(chunk.type)), None
 
 
+def _narrow_fill(o: np.ndarray, arrs: list[np.ndarray]) -> Callable[[int, int], None]:
+    def fill(r0: int, r1: int) -> None:  # strided float32 writes into a cached block; short rows, few columns
+        blk = o[r0:r1]
+        for j, v in enumerate(arrs):
+            blk[:, j] = v[r0:r1]
+    return fill
+
+
+def _wide_fill(o: np.ndarray, arrs: list[np.ndarray]) -> Callable[[int, int], None]:
+    k = len(arrs)
+
+    def fill(r0: int, r1: int) -> None:
+        tmp = _scratch(k * (r1 - r0)).reshape(k, r1 - r0)
+        for j, v in enumerate(arrs):
+            tmp[j] = v[r0:r1]  # contiguous cast of one column's slice (no float64 copy of the block)
+        o[r0:r1] = tmp.T  # one transposing copy of a cached block, row-major rows out
+    return fill
+
+
 def columns_into(data, cols: list[str], out: np.ndarray, missing: np.ndarray) -> None:
     row = 0
     per_col = [chunks(data, c) for c in cols]
     for parts in zip(*per_col) if _aligned(per_col) else [_realigned(data, cols)]:
         n = len(parts[0])
         arrs = []
-        for j, ch in enumerate(parts):
+        for ch in parts:
             v, nulls = numbers(ch)
             if nulls is not None:
                 missing[row:row + n] |= nulls
             arrs.append(v)
         o = out[row:row + n]
-
-        def fill(r0: int, r1: int, o=o, arrs=arrs) -> None:  # strided float32 writes into a cached block
-            blk = o[r0:r1]
-            for j, v in enumerate(arrs):
-                blk[:, j] = v[r0:r1]
-        fill_blocks(o, missing[row:row + n], fill)
+        fill_blocks(o, missing[row:row + n], (_narrow_fill if len(arrs) <= NARROW_COLS else _wide_fill)(o, arrs))
         row += n
 
 
@@ -152,8 +167,9 @@ def vector_into(data, col: str, out: np.ndarray, missing: np.ndarray) -> None:
         if valid is not None:  # null lists: zero rows, marked missing
             m |= ~valid
             o[~valid] = 0
-            o[valid] = v.reshape(-1, k)
-            m |= np.isnan(o).any(axis=1)
+            with np.errstate(over="ignore"):  # a float64 beyond float32 becomes inf, marked just below
+                o[valid] = v.reshape(-1, k)
+            m |= ~np.isfinite(o).all(axis=1)
             if nulls is not None:
                 m[valid] |= nulls.reshape(-1, k).any(axis=1)
         else:
@@ -177,7 +193,8 @@ def target_into(data, spec: Any, missing: np.ndarray, row0: int) -> np.ndarray:
         ids, row = np.zeros(n, np.int64), 0
         for ch in parts:
             idx = pc.index_in(ch, value_set=vs) if vs is not None else pa.nulls(len(ch), pa.int32())
-            unseen = pc.and_(pc.is_null(idx), pc.is_valid(ch))
+            absent = pc.is_null(ch, nan_is_null=True)  # NaN in a float label column is a missing label, as a null
+            unseen = pc.and_(pc.is_null(idx), pc.invert(absent))
             if pc.any(unseen).as_py():
                 bad = pc.unique(pc.filter(ch, unseen)).to_pylist()
                 first = row0 + row + pc.index(unseen, True).as_py()
@@ -185,7 +202,7 @@ def target_into(data, spec: Any, missing: np.ndarray, row0: int) -> np.ndarray:
                                 f"that are not among the training classes {spec.classes[:20]}; remove those rows or "
                                 "retrain with them")
             ids[row:row + len(ch)] = idx.fill_null(0).to_numpy(zero_copy_only=False)
-            missing[row:row + len(ch)] |= ch.is_null().to_numpy(zero_copy_only=False)
+            missing[row:row + len(ch)] |= absent.to_numpy(zero_copy_only=False)
             row += len(ch)
         return ids
     if spec.task == "regression":
@@ -198,30 +215,11 @@ def target_into(data, spec: Any, missing: np.ndarray, row0: int) -> np.ndarray:
         y, row = np.empty(n, np.float32), 0
         for ch in parts:
             v, nulls = numbers(ch)
-            y[row:row + len(ch)] = v
-            missing[row:row + len(ch)] |= nulls if nulls is not None else np.isnan(y[row:row + len(ch)])
+            seg = y[row:row + len(ch)]
+            with np.errstate(over="ignore"):  # overflow to inf is marked below, then reported or skipped
+                seg[:] = v
+            bad = ~np.isfinite(seg)  # NaN, inf and float32 overflow, whether or not the chunk also has nulls
+            missing[row:row + len(ch)] |= bad if nulls is None else bad | nulls
             row += len(ch)
         return y
     raise DataError(f"task '{spec.task}' has no target to convert")
-
-
-def count_missing(data, cols: list[str], n: int) -> MissingValues:
-    """The error for the first of `cols` with nulls or NaNs, with counts over all of `data`."""
-    import pyarrow.compute as pc
-    for c in cols:
-        col = data.column(c)
-        t = col.type
-        mask = pc.is_null(col, nan_is_null=True) if _is_number(t) else pc.is_null(col)
-        if _is_list(t) and _is_number(t.value_type):
-            inner = pc.list_parent_indices(col)
-            bad_vals = pc.is_null(pc.list_flatten(col), nan_is_null=True)
-            values = int(pc.sum(bad_vals).as_py() or 0) + int(pc.sum(mask).as_py() or 0)
-            rows = len(set(pc.filter(inner, bad_vals).to_pylist()) | set(np.flatnonzero(
-                mask.to_numpy(zero_copy_only=False)).tolist()))
-        else:
-            values = rows = int(pc.sum(mask).as_py() or 0)
-        if rows:
-            return MissingValues(c, values, rows, n)
-    return MissingValues(cols[0], 0, 0, n)
-
-

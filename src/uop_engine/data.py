@@ -20,7 +20,8 @@ from typing import Any, Iterable, Iterator
 import numpy as np
 
 from .errors import DataError
-from .columns import MissingValues, chunks, column_kind, columns_into, count_missing, target_into, vector_into
+from .bad_values import MissingValues, count_missing
+from .columns import chunks, column_kind, columns_into, target_into, vector_into
 from .images import MODES, decode_into, probe
 
 SPEC_FORMAT = "tinyuop.feature_spec"
