@@ -169,27 +169,29 @@ class RunHandle:
     """One run in the store (and its external mirrors): metrics, parameters, artifacts, end."""
 
     def __init__(self, store: Any, run_id: Any, project: str, name: str | None, sinks: list[_Sink] | None = None,
-                 prefix: str = ""):
+                 prefix: str = "", device: str | None = None):
         self.store, self.id, self.project, self.name = store, run_id, project, name
-        self.sinks, self.prefix, self.ended = list(sinks or []), prefix, False
+        self.sinks, self.prefix, self.ended, self.device = list(sinks or []), prefix, False, device
+        self.logged_keys: set[str] = set()  # metric keys written through this handle
 
     @classmethod
     def start(cls, store: Any, project: str, name: str | None = None, config: dict | None = None,
               parent: "RunHandle | None" = None, tags: dict | None = None, sinks: list[_Sink] | None = None,
-              prefix: str = "") -> "RunHandle":
+              prefix: str = "", device: str | None = None) -> "RunHandle":
         run_id = None if store is None else store.start_run(
-            project, name=name, params=config or {}, parent_id=None if parent is None else parent.id, tags=tags or {})
-        return cls(store, run_id, project, name, sinks if sinks is not None else [], prefix)
+            project, name=name, params=config or {}, parent_id=None if parent is None else parent.id, tags=tags or {},
+            device=device)
+        return cls(store, run_id, project, name, sinks if sinks is not None else [], prefix, device)
 
     def child(self, name: str, config: dict | None = None, tags: dict | None = None) -> "RunHandle":
-        """A child run (a pipeline step); external trackers get its metrics as '<name>/<key>'."""
-        return RunHandle.start(self.store, self.project, name, config, self, tags, self.sinks, f"{name}/")
+        """A child run (a pipeline step) on the same device; external trackers get its metrics as '<name>/<key>'."""
+        return RunHandle.start(self.store, self.project, name, config, self, tags, self.sinks, f"{name}/", self.device)
 
     def log_metrics(self, metrics: dict, step: int | None = None) -> dict[str, float]:
         vals = numeric(metrics)
-        for k, v in vals.items():  # NaN/inf are stored too: a diverged run should show it
-            if self.store is not None:
-                self.store.log_metric(self.id, k, v, step=step)
+        if vals and self.store is not None:  # NaN/inf are stored too: a diverged run should show it
+            self.store.log_metrics(self.id, vals, step=step)
+        self.logged_keys.update(vals)
         for s in self.sinks:
             s.log({self.prefix + k: v for k, v in vals.items()}, step)
         return vals
@@ -197,6 +199,11 @@ class RunHandle:
     def log_params(self, params: dict) -> None:
         if params and self.store is not None:
             self.store.log_params(self.id, params)
+
+    def set_graph(self, graph: Any) -> None:
+        """The graph this run trains or evaluates (JSON and hash in the store)."""
+        if self.store is not None:
+            self.store.set_graph(self.id, graph)
 
     def log_artifact(self, path: str | Path, name: str | None = None, kind: str | None = None) -> None:
         if self.store is not None:

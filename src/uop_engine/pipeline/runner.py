@@ -18,11 +18,19 @@ from .process import PipelineConfigError, get_process
 
 
 class PipelineRunError(RuntimeError):
-    """A step failed while running; `step` names it and `__cause__` is the original error."""
+    """A step failed while running; `step` names it and `__cause__` is the original error.
+
+    A reference that cannot be resolved once its step has run (an output the step did not
+    give this time, a key inside a value that has none) is one too: earlier steps ran, so it
+    is a run failure (CLI exit 1), not a file that failed validation (exit 2)."""
 
     def __init__(self, step: str, error: BaseException):
         self.step = step
-        super().__init__(f"step '{step}' failed: {type(error).__name__}: {error}")
+        if isinstance(error, PipelineConfigError):
+            msg = f"step '{step}' failed: its parameters could not be resolved after the earlier steps ran: {error}"
+        else:
+            msg = f"step '{step}' failed: {type(error).__name__}: {error}"
+        super().__init__(msg)
 
 
 @dataclass
@@ -101,13 +109,16 @@ def _jsonable(v: Any, depth: int = 0) -> Any:
     return f"<{type(v).__name__}>"
 
 
-def _record(run: Any, outs: dict[str, Any], out_dir: Path) -> None:
-    """Numbers at the top level and in a 'metrics' dict become metrics; files under out_dir artifacts."""
+def _record(run: Any, outs: dict[str, Any], out_dir: Path, seconds: float) -> None:
+    """Numbers at the top level and in a 'metrics' dict become metrics, except those the step
+    already logged itself (a training history's last value would be stored twice); the step's
+    time is `step_seconds` (`seconds` may be a per-epoch history). Files under out_dir become
+    artifacts."""
     nums = {k: v for k, v in outs.items() if isinstance(v, (int, float)) and not isinstance(v, bool)}
     if isinstance(outs.get("metrics"), dict):
         nums.update(outs["metrics"])
-    if nums:
-        run.log_metrics(nums)
+    nums = {k: v for k, v in nums.items() if k not in run.logged_keys}
+    run.log_metrics({**nums, "step_seconds": seconds})
     root = out_dir.resolve()
     for k, v in outs.items():
         if isinstance(v, (str, Path)) and len(str(v)) < 4096:
@@ -122,7 +133,8 @@ def _record(run: Any, outs: dict[str, Any], out_dir: Path) -> None:
 def run_pipeline(pipeline: PipelineConfig | str | Path, *, out: str | Path | None = None, store: Any = None,
                  device: str | None = None, progress: str | None = None) -> PipelineResult:
     """Validate (if given a path), then run every step; raises PipelineConfigError for a bad
-    file (nothing has run then) and PipelineRunError naming the step that failed."""
+    file (nothing has run then) and PipelineRunError naming the step that failed (also when a
+    reference cannot be resolved once its step has run)."""
     from ..device import device_manager
     from ..logger import RunHandle, external_sinks, open_store
     from ..progress import ProgressDisplay
@@ -133,7 +145,7 @@ def run_pipeline(pipeline: PipelineConfig | str | Path, *, out: str | Path | Non
     out_dir.mkdir(parents=True, exist_ok=True)
     meta = {"pipeline": cfg.raw, "source": cfg.source, "out": str(out_dir), "device": dev}
     parent = RunHandle.start(st, cfg.name, cfg.name, meta, tags={"kind": "pipeline"},
-                             sinks=external_sinks(cfg.name, cfg.name, meta))
+                             sinks=external_sinks(cfg.name, cfg.name, meta), device=dev)
     result = PipelineResult(cfg.name, out_dir, parent.id, list(cfg.order))
     outputs: dict[str, dict] = {"pipeline": {"name": cfg.name, "seed": cfg.seed, "device": dev, "out": str(out_dir)}}
     display = ProgressDisplay(progress).start()
@@ -144,20 +156,19 @@ def run_pipeline(pipeline: PipelineConfig | str | Path, *, out: str | Path | Non
             proc = get_process(step.type)
             display.print(f"[{cfg.name}] step {i + 1}/{len(cfg.order)}: {name} ({step.type})")
             running = child = parent.child(name, step.params, tags={"kind": "step", "type": step.type})
-            params = resolve(step.params, outputs, out_dir, name)
-            ctx = PipelineContext(cfg.name, name, display, child, parent, dev, out_dir, cfg.base_dir, cfg.seed, params)
             t0 = time.perf_counter()
-            try:
+            try:  # everything here happens after earlier steps ran: a failure is a run failure (exit 1)
+                params = resolve(step.params, outputs, out_dir, name)
+                ctx = PipelineContext(cfg.name, name, display, child, parent, dev, out_dir, cfg.base_dir, cfg.seed,
+                                      params)
                 with pipeline_context(ctx):
                     value = proc.call(params, ctx, name)
-            except PipelineConfigError:
-                raise
+                outs = value if isinstance(value, dict) else ({} if value is None else {"result": value})
+                outputs[name] = result.outputs[name] = outs
+                result.seconds[name] = time.perf_counter() - t0
+                _record(child, outs, out_dir, result.seconds[name])
             except Exception as e:
                 raise PipelineRunError(name, e) from e
-            outs = value if isinstance(value, dict) else ({} if value is None else {"result": value})
-            outputs[name] = result.outputs[name] = outs
-            result.seconds[name] = time.perf_counter() - t0
-            _record(child, {**outs, "seconds": result.seconds[name]}, out_dir)
             child.end("finished")
             running = None
         status = "finished"

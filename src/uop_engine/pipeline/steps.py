@@ -43,6 +43,14 @@ def _bundle(model: ModelBundle | str, ctx: PipelineContext | None) -> ModelBundl
     return ModelBundle.load(p)
 
 
+def _describe_run(ctx: PipelineContext | None, graph: Any, seed: int, fingerprint: str | None = None) -> None:
+    """Give the step's run the graph, seed and data fingerprint a standalone training run records."""
+    if ctx is None or ctx.run is None:
+        return
+    ctx.run.set_graph(graph)
+    ctx.run.log_params({"seed": seed, **({"data_fingerprint": fingerprint} if fingerprint else {})})
+
+
 def _train_config(config: dict, ctx: PipelineContext | None):
     from ..train import TrainConfig
     cfg = dict(config)
@@ -80,6 +88,7 @@ def train(data: Dataset, graph: Any, save: bool = True, validate_on_test: bool =
     with progress_task(f"{step}: training") as task:
         res = fit(g, data.X_train, data.y_train, cfg, *val, progress=task, classes=data.classes)
     if ctx is not None:
+        _describe_run(ctx, g, cfg.seed, (res.record or {}).get("data_fingerprint"))
         for m in res.history:
             logger.log({k: v for k, v in m.items() if k != "epoch"}, step=int(m["epoch"]))
     bundle = res.bundle(feature_spec=data.feature_spec)
@@ -108,6 +117,7 @@ def cross_validate(data: Dataset, graph: Any, folds: int = 5, split: str = "trai
         while done[0] < min(folds - 1, int(frac * folds + 1e-9)):
             done[0] += 1
             next(bar, None)
+    _describe_run(ctx, g, cfg.seed)
     res = run_cv(g, X, y, cfg, k=folds, stratified=True, seed=cfg.seed, classes=data.classes, progress=fold_done)
     for _ in bar:  # finish (and close) the bar
         pass
