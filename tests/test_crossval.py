@@ -115,10 +115,32 @@ def test_cross_validation_node_through_the_harness(tmp_path):
     assert len(folds) == 3 and folds["test_rows"].sum() == 450
     acc = summary[summary["metric"] == "accuracy"].iloc[0]
     assert acc["mean"] == pytest.approx(folds["accuracy"].mean()) and acc["std"] == pytest.approx(folds["accuracy"].std())
+    # every score the engine computes per fold is a column (and matches the summary)
+    assert list(folds.columns) == ["fold", "train_rows", "test_rows", "epochs", "loss", "accuracy", "macro_f1",
+                                   "weighted_f1", "kappa"]
+    assert res.outputs[0].schema == res.specs[0]
+    for m in ("macro_f1", "weighted_f1", "kappa"):
+        row = summary[summary["metric"] == m].iloc[0]
+        assert folds[m].notna().all() and row["mean"] == pytest.approx(folds[m].mean())
+    assert (folds["kappa"] < folds["accuracy"]).all()  # chance-corrected agreement is below raw accuracy
     from uop_engine.store import ExperimentStore
     st = ExperimentStore(next((tmp_path / "wf").rglob("experiments.sqlite")))
     (parent,) = st.list_runs(parent_id=None)
-    assert len(st.get_run(parent["id"])["children"]) == 3
+    run = st.get_run(parent["id"])
+    assert run["status"] == "finished" and len(run["children"]) == 3
+    assert run["params"]["k"] == 3 and run["params"]["epochs"] == 2 and "seed" not in run["params"]
+    assert run["last_metrics"]["macro_f1_mean"] == pytest.approx(folds["macro_f1"].mean())
+    for child, fold in zip(run["children"], folds.itertuples()):
+        kid = st.get_run(child)
+        assert kid["status"] == "finished" and kid["seed"] == fold.fold and kid["tags"]["fold"] == fold.fold
+        assert [h["step"] for h in st.metric_history(child, "loss")] == [1, 2]  # per-epoch training history
+        assert kid["last_metrics"]["test_kappa"] == pytest.approx(fold.kappa)
+        assert kid["last_metrics"]["test_accuracy"] == pytest.approx(fold.accuracy)
+    cols = {loss: [c.name for c in configure_node(CrossValidationNode, {**p, "optim": {"loss": loss}},
+                                                  [mlp.spec, data.schema]).specs[0]][5:]
+            for loss in ("BINARY_CROSS_ENTROPY", "MSE")}
+    assert cols == {"BINARY_CROSS_ENTROPY": ["accuracy", "macro_f1", "weighted_f1", "kappa", "auc"],
+                    "MSE": ["mse", "rmse", "mae", "r2"]}
     with pytest.raises(knext.InvalidParametersError, match="nope"):
         configure_node(CrossValidationNode, {**p, "data": {"feature_columns": ["pixels"], "target_column": "nope"}},
                        [mlp.spec, data.schema])
@@ -214,3 +236,39 @@ def test_cancel_between_folds_and_binary_auc():
     with pytest.raises(TrainingCancelled, match="cancelled"):
         cross_validate(_mlp(3, 1), X, y[:, 0], TrainConfig(loss="binary_cross_entropy", epochs=2), k=3,
                        should_stop=stop_after_first_fold)
+
+
+def test_folds_are_recorded_live_and_a_cancelled_fold_keeps_its_epochs(tmp_path):
+    from uop_engine.store import ExperimentStore
+    from uop_engine.train import TrainingCancelled
+    from uop_engine.training_run import CrossValidationRun
+    rng = np.random.default_rng(3)
+    X = rng.standard_normal((90, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64)
+    cfg = TrainConfig(epochs=3, batch_size=20, lr=0.05)
+    st = ExperimentStore(tmp_path / "s.sqlite")
+    run = CrossValidationRun(st, cfg, k=3, stratified=True, split_seed=0, project="cv", graph=_mlp(4, 2))
+    seen = []
+
+    class Spy(type(run)):  # the store listener, also noting the order of the hooks
+        def epoch(self, fold, metrics):
+            seen.append((fold, metrics["epoch"], st.get_run(self.folds[fold].id)["status"]))
+            super().epoch(fold, metrics)
+    run.__class__ = Spy
+    res = cross_validate(_mlp(4, 2), X, y, cfg, k=3, listener=run)
+    run.finish(res)
+    assert seen == [(f, e, "running") for f in range(3) for e in (1, 2, 3)]  # logged while the fold trains
+    parent = st.get_run(run.id)
+    for child, fold in zip(parent["children"], res.folds):
+        assert [h["value"] for h in st.metric_history(child, "loss")] == \
+            pytest.approx([h["loss"] for h in res.records[fold["fold"]]["history"]])
+        assert st.get_run(child)["last_metrics"]["test_macro_f1"] == pytest.approx(fold["macro_f1"])
+    calls = []
+    run = CrossValidationRun(st, cfg, k=3, stratified=True, split_seed=0, project="cv", graph=_mlp(4, 2))
+    with pytest.raises(TrainingCancelled):  # 3 batches an epoch: stops in fold 2's second epoch
+        cross_validate(_mlp(4, 2), X, y, cfg, k=3, listener=run, should_stop=lambda: calls.append(1) or len(calls) > 14)
+    run.end("cancelled", "stopped by the test")
+    kids = [st.get_run(c) for c in st.get_run(run.id)["children"]]
+    assert [k["status"] for k in kids] == ["finished", "cancelled"] and st.get_run(run.id)["status"] == "cancelled"
+    assert [h["step"] for h in st.metric_history(kids[1]["id"], "loss")] == [1]
+    assert "cancelled at epoch 2" in kids[1]["tags"]["error"]

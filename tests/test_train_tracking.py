@@ -115,8 +115,8 @@ KILLED = textwrap.dedent("""
 
 def test_a_training_process_killed_mid_run_leaves_an_incomplete_run_with_its_epochs(tmp_path):
     db = str(tmp_path / "s.sqlite")
-    script = KILLED.format(src=str(ROOT / "src"), tests=str(ROOT / "tests"), double=str(ROOT / "tests" / "knime_double"),
-                           db=db)
+    script = KILLED.format(src=str(ROOT / "src"), tests=str(ROOT / "tests"),
+                           double=str(ROOT / "tests" / "knime_double"), db=db)
     env = {**os.environ, "TINYUOP_BLOCK_LIBRARY": str(tmp_path / "blocks"), "TINYUOP_STORE": str(tmp_path / "x.sqlite")}
     p = subprocess.Popen([sys.executable, "-c", script], env=env, stderr=subprocess.PIPE, text=True)
     try:

@@ -21,6 +21,9 @@ class FoldSettings:
     seed = knext.IntParameter("Split seed", "Seed of the fold assignment (fold k trains with seed + k).", 0)
 
 
+_FOLD_METRICS = {"classification": ["accuracy", "macro_f1", "weighted_f1", "kappa"],
+                 "binary": ["accuracy", "macro_f1", "weighted_f1", "kappa", "auc"],
+                 "regression": ["mse", "rmse", "mae", "r2"]}
 _SUMMARY = [("metric", knext.string()), ("mean", knext.double()), ("std", knext.double()), ("min", knext.double()),
             ("max", knext.double())]
 
@@ -30,7 +33,8 @@ _SUMMARY = [("metric", knext.string()), ("mean", knext.double()), ("std", knext.
             id="tinyuop_cross_validation")
 @knext.input_port("Graph", "The network to evaluate (a fresh copy is trained per fold).", graph_port_type)
 @knext.input_table("Data", "Feature columns and a target column.")
-@knext.output_table("Folds", "One row per fold: rows used, epochs, loss and accuracy (or MAE) on the held-out fold.")
+@knext.output_table("Folds", "One row per fold: rows used, epochs and the held-out fold's scores (classification: "
+                    "loss, accuracy, macro/weighted F1, kappa, AUC for binary; regression: loss, MSE, RMSE, MAE, R^2).")
 @knext.output_table("Summary", "Mean +- standard deviation (and min/max) of each metric over the folds.")
 class CrossValidationNode(TrainingSetup):
     """Estimates how well a graph generalises: k-fold (optionally stratified) cross-validation
@@ -46,14 +50,18 @@ class CrossValidationNode(TrainingSetup):
     tracking = TrackingSettings()
 
     def _fold_columns(self, cfg):
-        metric = {"classification": "accuracy", "binary": "accuracy", "regression": "mae"}.get(cfg.task)
+        """Every score uop_engine.crossval computes per fold for this task (missing where a fold cannot
+        give one, e.g. F1 for per-pixel outputs)."""
+        metrics = _FOLD_METRICS.get(cfg.task, [])
         return ([("fold", knext.int64()), ("train_rows", knext.int64()), ("test_rows", knext.int64()),
-                 ("epochs", knext.int64()), ("loss", knext.double())] + ([(metric, knext.double())] if metric else []))
+                 ("epochs", knext.int64()), ("loss", knext.double())] + [(m, knext.double()) for m in metrics])
 
     def configure(self, config_context, graph_spec, schema):
+        from .model_port import arrow_schema
         cfg = self._config()
         graph = self._graph(graph_spec.graph, graph_spec.head)
         self._spec(schema, graph, cfg)
+        self._check_settings(config_context, cfg, arrow_schema(schema), cfg.validation_split > 0)
         return _schema(self._fold_columns(cfg)), _schema(_SUMMARY)
 
     def execute(self, exec_context, graph_obj, table):
@@ -66,31 +74,34 @@ class CrossValidationNode(TrainingSetup):
 
         def progress(frac: float, msg: str) -> None:
             exec_context.set_progress(min(1.0, max(0.0, frac)), msg)
+        run = self._start_run(exec_context, graph, cfg, spec)  # folds are recorded live, epoch by epoch
         try:
             res = cross_validate_table(graph, table.to_pyarrow(), spec, cfg, k=self.folds.k,
                                        stratified=self.folds.stratified, seed=self.folds.seed, progress=progress,
-                                       should_stop=exec_context.is_canceled)
+                                       should_stop=exec_context.is_canceled, listener=run)
         except TrainingCancelled as e:
+            if run is not None:
+                run.end("cancelled", str(e))
             raise RuntimeError(f"Execution canceled ({e}).") from None
         except (TrainingError, DataError, ConfigError) as e:
+            if run is not None:
+                run.end("failed", str(e))
             raise ValueError(str(e)) from None
-        self._record(exec_context, graph, cfg, res)
+        except BaseException as e:
+            if run is not None:
+                run.end("failed", f"{type(e).__name__}: {e}")
+            raise
+        if run is not None:
+            run.finish(res)
         summary = [{"metric": k, **v} for k, v in res.summary.items() if k not in ("train_rows", "test_rows")]
         return _table(res.folds, self._fold_columns(cfg)), _table(summary, _SUMMARY)
 
-    def _record(self, ctx, graph, cfg, res) -> None:
+    def _start_run(self, ctx, graph, cfg, spec):
         store = tracking_store(ctx, self.tracking)
         if store is None:
-            return
-        project, name = self.tracking.project or "knime", self.tracking.run_name or "Cross-Validation"
-        parent = store.start_run(project, name=name, graph=graph, seed=cfg.seed, tags={"kind": "cross_validation"},
-                                 params={"config": cfg.to_dict(), "k": res.k, "stratified": res.stratified,
-                                         "split_seed": self.folds.seed})
-        for fold, rec in zip(res.folds, res.records):
-            child = store.start_run(project, name=f"{name} fold {fold['fold'] + 1}", parent_id=parent, graph=graph,
-                                    seed=cfg.seed + fold["fold"], data_fingerprint=rec.get("data_fingerprint"),
-                                    tags={"kind": "fold"}, params={"fold": fold["fold"]})
-            store.log_metrics(child, {k: v for k, v in fold.items() if k != "fold"})
-            store.end_run(child)
-        store.log_metrics(parent, {f"{k}_{s}": v[s] for k, v in res.summary.items() for s in ("mean", "std")})
-        store.end_run(parent)
+            return None
+        from uop_engine.training_run import CrossValidationRun
+        return CrossValidationRun(store, cfg, k=self.folds.k, stratified=self.folds.stratified,
+                                  split_seed=self.folds.seed, project=self.tracking.project or "knime",
+                                  name=self.tracking.run_name or "Cross-Validation", graph=graph,
+                                  extra_params={"features": list(spec.features), "target": spec.target})

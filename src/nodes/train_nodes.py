@@ -140,19 +140,21 @@ class TrainingSetup:
             raise knext.InvalidParametersError(str(err)) from None
 
     def _device(self) -> str:
-        """The device setting as tinygrad names it; a typed name is checked against tinygrad's backends
-        (without opening any device, so configure stays fast and works without the hardware)."""
+        """The device setting as tinygrad names it. A typed name ('other', or a value the list lacks,
+        from a flow variable or older settings) is checked against tinygrad's backends without
+        opening any device, so configure stays fast and works without the hardware."""
         r = self.runtime
-        if r.device != "other":
+        if r.device in DEVICE_CHOICES and r.device != "other":
             return r.device
+        typed, where = (r.device_other, "Other device") if r.device == "other" else (r.device, "Device")
         from uop_engine.train import ConfigError, check_device_name
-        if not (r.device_other or "").strip():
+        if not (typed or "").strip():
             raise knext.InvalidParametersError("Device is 'other': type a tinygrad device name in 'Other device' "
                                                "(e.g. CUDA:1) or pick a device from the list")
         try:
-            return check_device_name(r.device_other)
+            return check_device_name(typed)
         except ConfigError as err:
-            raise knext.InvalidParametersError(f"Other device: {err}") from None
+            raise knext.InvalidParametersError(f"{where}: {err}") from None
 
     def _check_settings(self, ctx, cfg, schema, has_val: bool) -> None:
         """Settings that only fail once training starts, caught in configure: early stopping on a
