@@ -5,6 +5,7 @@
     tinyuop eval out/train/train.tuop --data digits        # score a saved model
     tinyuop export out/train/train.tuop --out model.onnx   # ONNX
     tinyuop runs / tinyuop runs compare 3 7                # the experiment store
+    tinyuop runs export-mlflow 3 --out mlruns              # a run and its steps for MLflow
     tinyuop inspect cnn.json --kernels                     # shapes, parameters, hash, UOps/kernels
 
 Exit codes: 0 ok; 2 usage or validation error (nothing ran; the message is on stderr);
@@ -96,11 +97,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--static-batch", type=int, metavar="N", help="fix the batch size to N (default: dynamic)")
     p.set_defaults(func=cmd.export)
 
-    p = sub.add_parser("runs", help="list, show or compare runs in the experiment store",
-                       description="tinyuop runs [list]  |  tinyuop runs show ID  |  tinyuop runs compare ID ID [...]")
-    p.add_argument("action", nargs="?", default="list", choices=("list", "show", "compare"))
+    p = sub.add_parser("runs", help="list, show, compare or export runs in the experiment store",
+                       description="tinyuop runs [list]  |  tinyuop runs show ID  |  tinyuop runs compare ID ID [...]  "
+                       "|  tinyuop runs export-mlflow ID [...] --out DIR: write runs (with their child runs) in "
+                       "MLflow's file-store layout; view them with MLFLOW_ALLOW_FILE_STORE=true mlflow ui "
+                       "--backend-store-uri DIR")
+    p.add_argument("action", nargs="?", default="list", choices=("list", "show", "compare", "export-mlflow"))
     p.add_argument("ids", nargs="*", metavar="ID")
     p.add_argument("--store", metavar="PATH", help="experiment store file")
+    p.add_argument("--out", metavar="DIR", default="mlruns", help="export-mlflow: the MLflow folder (default mlruns)")
+    p.add_argument("--no-children", action="store_true", help="export-mlflow: leave out the child runs (pipeline "
+                   "steps)")
     p.add_argument("--project", help="only runs of this project (pipeline name)")
     p.add_argument("--limit", type=int, default=20, help="newest N runs (default 20)")
     p.add_argument("--json", action="store_true", help="print JSON")

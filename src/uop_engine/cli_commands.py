@@ -221,8 +221,27 @@ def runs(a: argparse.Namespace) -> int:
         raise UsageError("'runs show' takes exactly one run id")
     if a.action == "compare" and len(a.ids) < 2:
         raise UsageError("'runs compare' needs at least two run ids")
+    if a.action == "export-mlflow":
+        return export_mlflow(a)
     from . import runs_view
     return {"list": runs_view.list_runs, "show": runs_view.show_run, "compare": runs_view.compare_runs}[a.action](a)
+
+
+def export_mlflow(a: argparse.Namespace) -> int:
+    from .mlflow_export import export_runs, from_store
+    from .store import ExperimentStore
+    if not a.ids:
+        raise UsageError("'runs export-mlflow' needs the id of at least one run, e.g. tinyuop runs export-mlflow 3 "
+                         "--out mlruns")
+    st = ExperimentStore(a.store) if a.store else ExperimentStore()
+    runs = [r for i in a.ids for r in from_store(st, i, children=not a.no_children)]  # all read before writing
+    out = Path(a.out)
+    ids = export_runs(runs, out)
+    for r, mid in zip(runs, ids):
+        _say(f"run {r.id} ({r.name or '-'}, {r.status}) -> experiment '{r.experiment}', MLflow run {mid}")
+    _say(f"exported {len(runs)} run(s) to {out}; view them with: MLFLOW_ALLOW_FILE_STORE=true mlflow ui "
+         f"--backend-store-uri {out}")
+    return 0
 
 
 def stdout_is_tty() -> bool:
