@@ -8,7 +8,7 @@ from onnx import TensorProto, helper
 from uop_engine import GraphBuilder, GraphError, analyze, compile_graph
 from uop_engine.onnx_export import HINT, export_onnx
 from uop_engine.onnx_import import import_onnx
-from test_onnx_export import CASES, EXTRA, F32, case_graph, make_data, small_cnn
+from test_onnx_export import CASES, EXTRA, F32, case_data, case_graph, make_data, small_cnn
 
 R = np.random.default_rng(1)
 
@@ -52,10 +52,12 @@ def check_round_trip(graph, xs, use_hints=True, same_hash=True):
     return back, w2
 
 
-# ops whose export needs constants between ONNX nodes (our graphs hold constants only as weights):
-# they come back through the export hints; plain ONNX without hints is refused with a clear message
+# ops whose export needs constants between ONNX nodes (our graphs hold constants only as weights) or,
+# for shifts of signed integers, unsigned dtypes the graph has no name for: they come back through the
+# export hints; plain ONNX without hints is refused with a clear message
 NEEDS_HINTS = {"exp2", "log2", "trunc", "gelu", "var", "std", "group_norm", "rms_norm", "adaptive_avg_pool2d",
-               "scaled_dot_product_attention", "multi_head_attention", "transformer_encoder", "conv_block"}
+               "scaled_dot_product_attention", "multi_head_attention", "transformer_encoder", "conv_block",
+               "log10", "quick_gelu", "copysign", "isclose", "masked_fill", "lshift", "rshift"}
 
 
 @pytest.mark.parametrize("op", sorted(CASES))
@@ -63,7 +65,7 @@ def test_round_trip_every_op(op):
     params, shapes, dtypes, kind = (CASES[op] + (None, "n"))[:4]
     dtypes = dtypes or [F32] * len(shapes)
     graph = case_graph(op, params, shapes, dtypes)
-    xs = [make_data(s, d, kind, R) for s, d in zip(shapes, dtypes)]
+    xs = case_data(shapes, dtypes, kind, R)
     check_round_trip(graph, xs)
     if op in NEEDS_HINTS:
         with pytest.raises(GraphError, match="cannot import the ONNX model:.*(unsupported use|unsupported op type)"):
@@ -76,7 +78,7 @@ def test_round_trip_every_op(op):
 def test_round_trip_other_export_paths(case):
     op, params, shapes, dtypes, kind = (case + (None, "n"))[:5]
     dtypes = dtypes or [F32] * len(shapes)
-    check_round_trip(case_graph(op, params, shapes, dtypes), [make_data(s, d, kind, R) for s, d in zip(shapes, dtypes)])
+    check_round_trip(case_graph(op, params, shapes, dtypes), case_data(shapes, dtypes, kind, R))
 
 
 def test_round_trip_cnn_file_and_names(tmp_path):
@@ -168,6 +170,36 @@ def test_plain_onnx_from_helper():
     assert not ne.any()
 
 
+def test_plain_onnx_math_ops_with_onnx_defaults_match_onnxruntime():
+    """Hand-written ONNX with the new direct handlers: attributes left out take ONNX's defaults
+    (HardSigmoid alpha 0.2, not ours), Mod picks mod/fmod by its flag, BitShift maps to our shifts."""
+    import onnxruntime as ort
+    T = TensorProto
+    nodes = [helper.make_node("HardSigmoid", ["x"], ["hs"]), helper.make_node("Selu", ["x"], ["se"]),
+             helper.make_node("IsInf", ["x"], ["pinf"], detect_negative=0), helper.make_node("Not", ["pinf"], ["npinf"]),
+             helper.make_node("Mod", ["i", "d"], ["m0"]), helper.make_node("Mod", ["i", "d"], ["m1"], fmod=1),
+             helper.make_node("BitShift", ["u", "s"], ["shl"], direction="LEFT"),
+             helper.make_node("BitShift", ["u", "s"], ["shr"], direction="RIGHT"),
+             helper.make_node("BitwiseXor", ["i", "d"], ["xor"]), helper.make_node("Erf", ["x"], ["erf"])]
+    ins = [helper.make_tensor_value_info(n, t, ["N", 4]) for n, t in
+           (("x", T.FLOAT), ("i", T.INT32), ("d", T.INT32), ("u", T.UINT8), ("s", T.UINT8))]
+    outs = [helper.make_empty_tensor_value_info(n) for n in ("hs", "se", "npinf", "m0", "m1", "shl", "shr", "xor", "erf")]
+    model = _model(nodes, inputs=ins, outputs=outs)
+    model.ir_version = helper.find_min_ir_version_for(list(model.opset_import))
+    graph, weights = import_onnx(model)
+    assert {n.op for n in graph.nodes} >= {"hardsigmoid", "selu", "isinf", "logical_not", "mod", "fmod", "lshift",
+                                           "rshift", "bitwise_xor", "erf"}
+    xs = [np.float32([[-4, 0.5, np.inf, -np.inf], [2, -0.3, 9, 1]]), np.int32([[-7, 7, -7, 7], [5, -5, 0, 9]]),
+          np.int32([[3, 3, -3, -3], [2, 2, 4, -4]]), np.uint8([[1, 128, 255, 7], [0, 3, 64, 200]]),
+          np.uint8([[0, 1, 3, 7], [2, 5, 1, 0]])]
+    ours = outputs(graph, weights, xs)
+    theirs = ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(
+        None, dict(zip("xidus", xs)))
+    for name, a, b in zip(("hs", "se", "npinf", "m0", "m1", "shl", "shr", "xor", "erf"), ours, theirs):
+        assert a.dtype == b.dtype, name
+        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6, err_msg=name)
+
+
 def test_bad_input_shape_is_reported():
     m = _model([helper.make_node("Relu", ["x"], ["y"])],
                inputs=[helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", "L"])])
@@ -208,3 +240,116 @@ def test_model_exported_by_pytorch():
                                                   "layer_norm", "softmax", "output"]
     with torch.no_grad():
         np.testing.assert_allclose(outputs(graph, weights, [x.numpy()])[0], net(x).numpy(), rtol=1e-5, atol=1e-6)
+
+
+# ---- files edited after export while keeping our metadata and hints -------------------------------
+def _tamper_graph():
+    g = GraphBuilder("tamper")
+    x = g.input((6,), name="x")
+    h = g.leaky_relu(g.linear(x, out_features=8), negative_slope=0.1)
+    h = g.clip(g.relu(g.linear(h, out_features=8)), min=-0.5, max=0.5)
+    g.output(g.linear(h, out_features=3), "y")
+    return g.build()
+
+
+def _edited(model, edit):
+    m = onnx.ModelProto()
+    m.CopyFrom(model)
+    edit(m)
+    return m
+
+
+def _ort(model, x):
+    import onnxruntime as ort
+    return ort.InferenceSession(model.SerializeToString(), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+
+def _set_const(m, op_type, index, value):
+    name = next(n for n in m.graph.node if n.op_type == op_type).input[index]
+    t = next(t for t in m.graph.initializer if t.name == name)
+    t.CopyFrom(onnx.numpy_helper.from_array(np.asarray(value, np.float32), name))
+
+
+EDITS = {  # each keeps graph_json, graph_hash, the structure digest and every hint as exported
+    "relu_to_sigmoid": lambda m: setattr(next(n for n in m.graph.node if n.op_type == "Relu"), "op_type", "Sigmoid"),
+    "attribute": lambda m: next(n for n in m.graph.node if n.op_type == "LeakyRelu").attribute[0].CopyFrom(
+        helper.make_attribute("alpha", 0.7)),
+    "constant": lambda m: _set_const(m, "Clip", 2, 0.05),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(EDITS))
+def test_edited_file_imports_as_what_it_now_computes(edit):
+    graph = _tamper_graph()
+    weights = compile_graph(graph, seed=2).numpy_weights()
+    model = _edited(export_onnx(graph, weights), EDITS[edit])
+    x = make_data((5, 6), F32, rng=R)
+    assert np.abs(_ort(model, x) - outputs(graph, weights, [x])[0]).max() > 1e-3  # the edit changes the outputs
+    with pytest.warns(UserWarning, match="changed after export"):
+        back, w = import_onnx(model)
+    assert back.hash() != graph.hash() and "changed after export" in back.meta["import_note"]
+    np.testing.assert_allclose(outputs(back, w, [x])[0], _ort(model, x), rtol=1e-5, atol=1e-6)
+    if edit == "relu_to_sigmoid":
+        assert "sigmoid" in {n.op for n in back.nodes} and "relu" not in {n.op for n in back.nodes}
+
+
+def test_untouched_and_retrained_files_import_as_the_exact_graph(recwarn):
+    graph = _tamper_graph()
+    weights = compile_graph(graph, seed=2).numpy_weights()
+    model = export_onnx(graph, weights)
+    back, _ = import_onnx(model)
+    assert back.hash() == graph.hash() and "import_note" not in back.meta and not recwarn.list
+    # new weight values in the same structure (e.g. fine-tuned elsewhere): still the exact graph, new weights
+    fc = next(t for t in model.graph.initializer if t.name.endswith(".weight") or t.name.endswith(".weight.T"))
+    new = _edited(model, lambda m: next(t for t in m.graph.initializer if t.name == fc.name).CopyFrom(
+        onnx.numpy_helper.from_array(np.full(list(fc.dims), 0.3, np.float32), fc.name)))
+    back, w = import_onnx(new)
+    assert back.hash() == graph.hash() and not recwarn.list
+    x = make_data((4, 6), F32, rng=R)
+    np.testing.assert_allclose(outputs(back, w, [x])[0], _ort(new, x), rtol=1e-5, atol=1e-6)
+
+
+def test_swapped_graph_json_or_missing_digest_falls_back_to_the_ops():
+    graph, other = _tamper_graph(), small_cnn()
+    model = export_onnx(graph, compile_graph(graph, seed=2).numpy_weights())
+
+    def swap(m):  # graph JSON and hash of another graph, consistent with each other
+        for p in m.metadata_props:
+            if p.key == "tinyuop.graph_json":
+                p.value = other.to_json(indent=None)
+            elif p.key == "tinyuop.graph_hash":
+                p.value = other.hash()
+    with pytest.warns(UserWarning, match="structure digest no longer matches"):
+        back, _ = import_onnx(_edited(model, swap))
+    assert back.hash() == analyze(graph).atomic.hash()  # the ops, hints verified
+
+    def drop(m):
+        keep = [(p.key, p.value) for p in m.metadata_props if p.key != "tinyuop.structure_digest"]
+        del m.metadata_props[:]
+        for k, v in keep:
+            m.metadata_props.add(key=k, value=v)
+    with pytest.warns(UserWarning, match="no structure digest"):
+        back, _ = import_onnx(_edited(model, drop))
+    assert back.hash() == analyze(graph).atomic.hash()
+
+
+def test_bad_files_say_what_is_wrong(tmp_path):
+    from uop_engine.onnx_export import onnx_metadata
+    from uop_engine.quantize import run_model
+    good = export_onnx(_tamper_graph()).SerializeToString()
+    files = {"empty.onnx": (b"", "is empty \\(0 bytes\\), not an ONNX model"),
+             "notes.onnx": (b"this is not a protobuf\n", "is not an ONNX model \\(it is text; protobuf cannot parse"),
+             "image.onnx": (b"\x89PNG\r\n\x1a\n" + bytes(40), "is not an ONNX model \\(protobuf cannot parse"),
+             "cut.onnx": (good[: len(good) // 2], f"is truncated: it starts like an ONNX model but ends inside a field "
+                                                  f"after {len(good) // 2} bytes"),
+             "cut_end.onnx": (good[:-3], "is truncated")}
+    for name, (data, message) in files.items():
+        path = tmp_path / name
+        path.write_bytes(data)
+        for read in (import_onnx, onnx_metadata, lambda p: run_model(p, np.zeros((1, 6), np.float32))):
+            with pytest.raises(GraphError, match=f"{path}.* {message}"):
+                read(str(path))
+        with pytest.raises(GraphError, match=f"the ONNX data {message}"):
+            import_onnx(data)
+    with pytest.raises(GraphError, match="is a folder"):
+        import_onnx(str(tmp_path))

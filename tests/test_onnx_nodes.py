@@ -102,3 +102,23 @@ def test_static_quantizer_without_data_fails_in_configure(trained, tmp_path):
     port = trained[0]
     with pytest.raises(knext.InvalidParametersError, match="calibration data"):
         configure_node(OnnxQuantizerNode, {"path": str(tmp_path / "q.onnx"), "mode": "static"}, [port.spec, None])
+
+
+def test_reader_names_empty_truncated_and_edited_files(trained, tmp_path):
+    port = trained[0]
+    path = tmp_path / "m.onnx"
+    run_node(OnnxWriterNode, {"path": str(path)}, [port])
+    data = path.read_bytes()
+    (tmp_path / "empty.onnx").write_bytes(b"")
+    (tmp_path / "cut.onnx").write_bytes(data[:1000])
+    with pytest.raises(ValueError, match="empty.onnx is empty"):
+        configure_node(OnnxReaderNode, {"path": str(tmp_path / "empty.onnx")})
+    with pytest.raises(ValueError, match="cut.onnx is truncated"):
+        configure_node(OnnxReaderNode, {"path": str(tmp_path / "cut.onnx")})
+    model = onnx.load(str(path))  # Relu -> Sigmoid with our metadata kept: read as the sigmoid it now is
+    next(n for n in model.graph.node if n.op_type == "Relu").op_type = "Sigmoid"
+    onnx.save(model, str(tmp_path / "edited.onnx"))
+    res = run_node(OnnxReaderNode, {"path": str(tmp_path / "edited.onnx")})
+    assert any("changed after export" in w for w in res.warnings)
+    back, X = res.outputs[0].bundle, trained[3][:16]
+    np.testing.assert_allclose(predict(back, X), ort_run(tmp_path / "edited.onnx", X), rtol=1e-5, atol=1e-5)

@@ -201,27 +201,37 @@ class OnnxReaderNode:
 
     path = knext.StringParameter("ONNX file", "The .onnx file to read.", "")
 
-    def _bundle(self):
+    def _bundle(self, ctx=None):
+        import warnings
+
         from uop_engine.model_bundle import ModelBundle
-        from uop_engine.onnx_export import onnx_metadata
+        from uop_engine.onnx_export import load_model, onnx_metadata
         from uop_engine.onnx_import import import_onnx
         path = _path(self.path)
         if not os.path.isfile(path):
             raise knext.InvalidParametersError(f"no file at '{path}'")
         try:
-            graph, weights = import_onnx(path)
-            meta = onnx_metadata(path)
+            model = load_model(path)
+        except GraphError as e:  # empty, truncated or not ONNX: the message names the file
+            raise ValueError(str(e)) from None
+        try:
+            with warnings.catch_warnings():  # the import note is shown as the node's warning instead
+                warnings.simplefilter("ignore")
+                graph, weights = import_onnx(model)
+            meta = onnx_metadata(model)
         except GraphError as e:
             raise ValueError(f"cannot read '{path}': {e}") from None
-        except Exception as e:  # protobuf / onnx errors on a file that is not ONNX
+        except Exception as e:  # onnx errors inside a parsed file
             raise ValueError(f"'{path}' is not a readable ONNX model ({type(e).__name__}: {e})") from None
+        if ctx is not None and graph.meta.get("import_note"):
+            ctx.set_warning(f"{os.path.basename(path)}: {graph.meta['import_note']}")
         classes = meta.get("class_labels")
         record = {"source": "onnx", "path": os.path.abspath(path),
                   "onnx_metadata": {k: v for k, v in meta.items() if k != "graph_json"}}
         return ModelBundle(graph, weights, record, classes, "classification" if classes else "other")
 
     def configure(self, config_context):
-        return model_spec(self._bundle())
+        return model_spec(self._bundle(config_context))
 
     def execute(self, exec_context):
-        return model_object(self._bundle())
+        return model_object(self._bundle(exec_context))

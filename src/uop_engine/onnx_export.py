@@ -53,6 +53,7 @@ class OnnxCtx:
         self.opset = opset
         self.nodes: list = []
         self.initializers: list = []
+        self._init_index: dict[str, Any] = {}  # name -> TensorProto, for the per-op digests
         self.inputs: list = []
         self._taken: set[str] = set()
         self._consts: dict[tuple, str] = {}
@@ -88,9 +89,13 @@ class OnnxCtx:
         key = (dtype, arr.shape, arr.tobytes())
         if key not in self._consts:
             name = self.unique(f"const/{self.node_id}/{len(self._consts)}")
-            self.initializers.append(self._numpy_helper.from_array(arr, name))
+            self._add_init(self._numpy_helper.from_array(arr, name))
             self._consts[key] = name if dtype in _NP else self._cast_const(name, dtype)
         return self._consts[key]
+
+    def _add_init(self, tensor: Any) -> None:
+        self.initializers.append(tensor)
+        self._init_index[tensor.name] = tensor
 
     def _cast_const(self, name: str, dtype: str) -> str:  # bfloat16 has no numpy type
         return self.node("Cast", [name], to=onnx_dtype(dtype))
@@ -110,7 +115,7 @@ class OnnxCtx:
         if shape is not None:
             arr = arr.reshape(shape)
         init = self.unique(f"{self.node_id}.{name}" + (".T" if perm is not None else ""))
-        self.initializers.append(self._numpy_helper.from_array(arr, init))
+        self._add_init(self._numpy_helper.from_array(arr, init))
         self._used_weights[name] = [init, list(perm) if perm is not None else None, orig]
         return init
 
@@ -171,8 +176,10 @@ class OnnxCtx:
             self.node("Identity", [want if out in renamed else out])  # pass-through or repeated value
             self.nodes[-1].output[0] = want
             group = self.nodes[self._group_start:]
-        if group:
-            hint = dict(hint, outputs=wants, weights=self._used_weights)
+        if group:  # the digest lets the importer see whether these nodes were edited after export
+            from .onnx_digest import group_digest
+            sig = group_digest(group, self._init_index, [w[0] for w in self._used_weights.values()])
+            hint = dict(hint, outputs=wants, weights=self._used_weights, sig=sig)
             group[0].doc_string = HINT + json.dumps(hint)
 
 
@@ -275,7 +282,8 @@ def export_onnx(graph: Graph, weights: dict[str, np.ndarray] | None = None, path
     model = helper.make_model(g, opset_imports=opsets, producer_name="tinyuop", producer_version=_version(),
                               ir_version=helper.find_min_ir_version_for(opsets))
     model.doc_string = f"TinyUOp graph '{graph.name}'"
-    helper.set_model_props(model, _metadata(graph, metadata, class_labels))
+    from .onnx_digest import structure_digest
+    helper.set_model_props(model, _metadata(graph, metadata, class_labels, structure_digest(model, graph.hash())))
     if check:
         _check(model)
     if path is not None:
@@ -319,10 +327,10 @@ def _version() -> str:
         return "0"
 
 
-def _metadata(graph: Graph, metadata: dict | None, class_labels: list | None) -> dict[str, str]:
+def _metadata(graph: Graph, metadata: dict | None, class_labels: list | None, digest: str) -> dict[str, str]:
     meta = dict(metadata or {})
     out = {f"{META_PREFIX}graph_hash": graph.hash(), f"{META_PREFIX}graph_json": graph.to_json(indent=None),
-           f"{META_PREFIX}format_version": "1"}
+           f"{META_PREFIX}structure_digest": digest, f"{META_PREFIX}format_version": "1"}
     record = meta.pop("training_record_id", None) or graph.meta.get("training_record_id")
     if record is not None:
         out[f"{META_PREFIX}training_record_id"] = str(record)
@@ -353,16 +361,10 @@ def onnx_metadata(model_or_path: Any) -> dict[str, Any]:
 
 
 def load_model(model_or_path: Any):
-    import onnx
-    if isinstance(model_or_path, onnx.ModelProto):
-        return model_or_path
-    if isinstance(model_or_path, (bytes, bytearray)):
-        return onnx.load_from_string(bytes(model_or_path))
-    if not os.path.exists(model_or_path):
-        raise GraphError(f"ONNX file {model_or_path} does not exist", fix="check the path")
-    return onnx.load(os.fspath(model_or_path))
-
-
+    """onnx.ModelProto from a ModelProto, bytes or path; empty, truncated and non-ONNX files are
+    refused with a GraphError saying which (see onnx_file)."""
+    from .onnx_file import load_model as load
+    return load(model_or_path)
 
 
 def save_onnx(model, path: str | os.PathLike) -> str:

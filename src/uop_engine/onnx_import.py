@@ -42,6 +42,8 @@ class _Importer:
         self.g = Graph(name=model.graph.name or "imported")
         self.weights: dict[str, np.ndarray] = {}
         self.consts = {t.name: numpy_helper.to_array(t) for t in self.gr.initializer}
+        self.init_protos = {t.name: t for t in self.gr.initializer}
+        self.ignored_hints: list[str] = []     # ops whose hint no longer matched their ONNX nodes
         self.val: dict[str, str] = {}          # ONNX value name -> our ref
         self.shapes = {vi.name: [d.dim_value if d.HasField("dim_value") else None for d in vi.type.tensor_type.shape.dim]
                        for vi in list(self.gr.value_info) + list(self.gr.input) + list(self.gr.output)
@@ -109,6 +111,12 @@ class _Importer:
         return None
 
     def _use_hint(self, h: dict, group: list) -> bool:
+        if "sig" in h:  # nodes edited after export (Relu -> Sigmoid, an attribute, a constant): the hint is stale
+            from .onnx_digest import group_digest
+            ws = [w[0] for w in h.get("weights", {}).values() if isinstance(w, list) and w]
+            if group_digest(group, self.init_protos, ws) != h["sig"]:
+                self.ignored_hints.append(str(h.get("id")))
+                return False
         op = OPS.get(h["op"])
         produced = {o for n in group for o in n.output}
         if op is None or op.is_block or op.name == "input" or not all(v in self.val for v in h["inputs"]) \
@@ -223,32 +231,59 @@ class _Importer:
 def import_onnx(path_or_model: Any, *, use_hints: bool = True) -> tuple[Graph, dict[str, np.ndarray]]:
     """ONNX model (path, bytes or ModelProto) -> (Graph, weights keyed 'params.<node>.<weight>').
     `use_hints=False` ignores TinyUOp's export hints and maps plain ONNX ops only. A file written
-    by our exporter carries its graph JSON: when the imported weights fit that graph exactly, it
-    comes back as it was (blocks unexpanded, same hash), else as the imported atomic ops."""
+    by our exporter carries its graph JSON: when the file's structure still matches the digest
+    recorded at export and the imported weights fit that graph, it comes back as it was (blocks
+    unexpanded, same hash), else as the imported atomic ops; why is noted in
+    `graph.meta["import_note"]` (and warned)."""
     model = load_model(path_or_model)
-    graph, weights = _Importer(model, use_hints).run()
-    return (_original(model, graph, weights) if use_hints else None) or graph, weights
+    importer = _Importer(model, use_hints)
+    graph, weights = importer.run()
+    notes = []
+    if importer.ignored_hints:
+        notes.append(f"the ONNX nodes of {len(importer.ignored_hints)} op(s) ({', '.join(importer.ignored_hints[:5])}"
+                     f"{', ...' if len(importer.ignored_hints) > 5 else ''}) were changed after export: imported as "
+                     "the ONNX ops they now are")
+    original = None
+    if use_hints:
+        original, why = _original(model, graph, weights)
+        if why:
+            notes.append(why)
+    if notes:
+        import warnings
+        note = "; ".join(notes)
+        warnings.warn(note, stacklevel=2)
+        graph.meta["import_note"] = note
+    return original or graph, weights
 
 
-def _original(model: Any, imported: Graph, weights: dict[str, np.ndarray]) -> Graph | None:
+def _original(model: Any, imported: Graph, weights: dict[str, np.ndarray]) -> tuple[Graph | None, str | None]:
+    """(the graph stored at export, None) when it can be trusted, else (None, why not; None when
+    the file simply has no stored graph)."""
     from .infer import analyze
+    from .onnx_digest import structure_digest
     from .onnx_export import META_PREFIX
     props = {p.key: p.value for p in model.metadata_props}
     text = props.get(f"{META_PREFIX}graph_json")
     if not text:
-        return None
+        return None, None
+    recorded = props.get(f"{META_PREFIX}structure_digest")
+    fallback = "imported op by op instead of from the stored graph JSON"
+    if not recorded:
+        return None, f"the file has no structure digest (written by an older TinyUOp): {fallback}"
+    if structure_digest(model, props.get(f"{META_PREFIX}graph_hash")) != recorded:
+        return None, f"the ONNX graph was changed after export (its structure digest no longer matches): {fallback}"
     try:
         g = Graph.from_json(text)
         if g.hash() != props.get(f"{META_PREFIX}graph_hash"):
-            return None  # edited after export: trust the ops, not the note
+            return None, f"the stored graph JSON does not match its hash: {fallback}"
         an = analyze(g)
         want = {f"params.{n}.{w}": tuple(s.shape) for n, ws in an.weights.items() for w, s in ws.items()}
         got = {k: tuple(v.shape) for k, v in weights.items()}
-        if want != got or analyze(imported).output_names.__len__() != len(an.output_names):
-            return None
-        return g
-    except GraphError:
-        return None
+        if want != got or len(analyze(imported).output_names) != len(an.output_names):
+            return None, f"the weights do not fit the stored graph JSON: {fallback}"
+        return g, None
+    except GraphError as e:
+        return None, f"the stored graph JSON is not valid ({e}): {fallback}"
 
 
 def unsupported_ops(path_or_model: Any) -> Counter:
