@@ -108,21 +108,21 @@ class RunInferenceNode:
 
     def execute(self, exec_context, model_obj, table):
         from uop_engine.errors import DataError
-        from uop_engine.predict import iter_predict_table
+        from uop_engine.predict import PredictionCancelled, iter_predict_table
         data = model_obj.spec.data
         self._check_columns(table.schema, data)
         bundle = model_obj.bundle
         keep = True if self.keep_columns else [ROW_ID]
         total = max(1, table.num_rows)
-        done = [0]
 
         def batches():
             for b in table.batches():
                 if exec_context.is_canceled():
                     raise RuntimeError("Execution canceled.")
-                rb = b.to_pyarrow()
-                done[0] += rb.num_rows
-                yield rb
+                yield b.to_pyarrow()
+
+        def progress(rows: int) -> None:  # after every model batch, so one huge input batch still moves
+            exec_context.set_progress(min(1.0, rows / total), f"{rows} of {table.num_rows} rows")
         out = knext.BatchOutputTable.create()
         if table.num_rows == 0:  # no batches to stream: an empty table with the configured columns
             return self._empty(table, data)
@@ -130,11 +130,13 @@ class RunInferenceNode:
             for rb in iter_predict_table(bundle, batches(), feature_spec=self._feature_spec(data),
                                          batch_size=self.batch_size, keep_columns=keep,
                                          probabilities=self.probabilities,
-                                         device=None if self.device in ("", "auto") else self.device):
+                                         device=None if self.device in ("", "auto") else self.device,
+                                         should_stop=exec_context.is_canceled, on_rows=progress):
                 out.append(rb)
-                exec_context.set_progress(min(1.0, done[0] / total), f"{done[0]} of {table.num_rows} rows")
         except DataError as e:
             raise ValueError(str(e)) from None
+        except PredictionCancelled as e:  # checked between model batches, within an input batch too
+            raise RuntimeError(f"Execution canceled ({e}).") from None
         return out
 
     def _empty(self, table, data: dict):

@@ -9,7 +9,7 @@ column.
 """
 from __future__ import annotations
 
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any, Callable, Iterable, Iterator, Sequence
 
 import numpy as np
 
@@ -122,12 +122,12 @@ class Predictor:
 
 
 def predict(model_or_bundle: Any, X: Any, batch_size: int = 256, *, device: str | None = None, jit: bool = True,
-            beam: int = 0) -> np.ndarray | list[np.ndarray]:
+            beam: int = 0, fold_bn: bool = False) -> np.ndarray | list[np.ndarray]:
     """Model outputs for all rows of X (any row count), computed in batches. A graph with one
     output gives one array; with several, a list of arrays in output order."""
     if batch_size < 1:
         raise DataError(f"batch_size must be >= 1, got {batch_size}")
-    pred = model_or_bundle if isinstance(model_or_bundle, Predictor) else Predictor(model_or_bundle, device, jit, beam)
+    pred = model_or_bundle if isinstance(model_or_bundle, Predictor) else Predictor(model_or_bundle, device, jit, beam, fold_bn)
     parts = list(pred.iter_batches(X, batch_size))
     if not parts:
         raise DataError("X has no rows to predict")
@@ -253,13 +253,27 @@ def table_inputs(model, batch: Any, feature_spec: Any = None) -> list[np.ndarray
     return _masked_inputs(model, batch, _table_spec(model, batch, feature_spec))[0]
 
 
+class PredictionCancelled(RuntimeError):
+    """`should_stop()` said stop; `rows` rows had been predicted (whole model batches)."""
+
+    def __init__(self, rows: int):
+        self.rows = rows
+        super().__init__(f"prediction cancelled after {rows} rows")
+
+
 def iter_predict_table(model_or_bundle: Any, batches: Iterable[Any], *, feature_spec: dict | None = None,
                        batch_size: int = 256, keep_columns: bool | Sequence[str] = True, probabilities: bool = True,
                        task: str | None = None, classes: Sequence | None = None, target: str | None = None,
-                       device: str | None = None, fold_bn: bool = False) -> Iterator[Any]:
+                       device: str | None = None, fold_bn: bool = False,
+                       should_stop: Callable[[], bool] | None = None,
+                       on_rows: Callable[[int], None] | None = None) -> Iterator[Any]:
     """For each incoming pyarrow RecordBatch, yield a RecordBatch of the kept input columns plus
     the prediction columns. Memory stays at about one incoming batch. Rows skipped for missing
-    values (skip_rows policy) get missing predictions."""
+    values (skip_rows policy) get missing predictions.
+
+    should_stop() is asked before every model batch (so a large incoming batch can be stopped
+    part-way; PredictionCancelled); on_rows(n) is told the rows of the incoming batches
+    predicted so far after every model batch (for progress)."""
     import pyarrow as pa
     from .model_bundle import ModelBundle
     b = model_or_bundle
@@ -273,12 +287,19 @@ def iter_predict_table(model_or_bundle: Any, batches: Iterable[Any], *, feature_
     pred = Predictor(b, device, fold_bn=fold_bn)
     from .infer import analyze
     names = analyze(pred.model.graph).output_names
-    spec = None
+    spec, done = None, 0
     for batch in _record_batches(batches):
         spec = spec or _table_spec(pred.model, batch, feature_spec)
         xs, missing = _masked_inputs(pred.model, batch, spec)
         n_ok = xs[0].shape[0]
-        parts = [pred.run_batch([a[i:i + batch_size] for a in xs]) for i in range(0, n_ok, batch_size)]
+        parts = []
+        for i in range(0, n_ok, batch_size):
+            if should_stop is not None and should_stop():
+                raise PredictionCancelled(done + i)
+            parts.append(pred.run_batch([a[i:i + batch_size] for a in xs]))
+            if on_rows is not None:
+                on_rows(done + min(n_ok, i + batch_size))
+        done += batch.num_rows
         if not parts:  # every row of this batch has missing values: outputs from a one-row dummy, all masked
             parts = [pred.run_batch([np.zeros((1,) + a.shape[1:], a.dtype) for a in xs])]
         outs = [np.concatenate([p[k] for p in parts]) for k in range(len(parts[0]))]
