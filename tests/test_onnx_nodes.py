@@ -122,3 +122,12 @@ def test_reader_names_empty_truncated_and_edited_files(trained, tmp_path):
     assert any("changed after export" in w for w in res.warnings)
     back, X = res.outputs[0].bundle, trained[3][:16]
     np.testing.assert_allclose(predict(back, X), ort_run(tmp_path / "edited.onnx", X), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["dynamic", "static"])
+def test_quantizer_with_an_empty_table_fails_and_leaves_no_file(trained, tmp_path, mode):
+    port, _, test = trained[:3]
+    path = tmp_path / "q.onnx"
+    with pytest.raises(ValueError, match="calibration / validation table has no rows"):
+        run_node(OnnxQuantizerNode, {"path": str(path), "mode": mode}, [port, table_from_pyarrow(test.slice(0, 0))])
+    assert not list(tmp_path.iterdir())

@@ -80,3 +80,33 @@ def test_errors(digits, tmp_path):
     with pytest.raises(ValueError, match="int8 or uint8"):
         quantize_dynamic_model(path, tmp_path / "x.onnx", weight_type="int4")
     assert not (tmp_path / "x.onnx").exists() and not list(tmp_path.iterdir())  # nothing half-written
+
+
+def test_bad_validation_or_calibration_data_writes_nothing(digits, tmp_path):
+    path, X, y = digits
+    out = tmp_path / "q.onnx"
+    with pytest.raises(DataError, match=r"validation data is empty \(0 rows\)"):
+        quantize_dynamic_model(path, out, X_val=X[:0], y_val=y[:0])
+    with pytest.raises(DataError, match="validation targets have 5 rows but the validation data has 10"):
+        quantize_dynamic_model(path, out, X_val=X[:10], y_val=y[:5])
+    with pytest.raises(DataError, match="without validation inputs"):
+        quantize_dynamic_model(path, out, y_val=y)
+    with pytest.raises(DataError, match=r"calibration data is empty \(0 rows\)"):
+        quantize_static_model(path, out, X[:0])
+    with pytest.raises(DataError, match="calibration data is an empty list of batches"):
+        quantize_static_model(path, out, [])
+    with pytest.raises(DataError, match="calibration data gave no batches"):  # not onnxruntime's 'No data is collected'
+        quantize_static_model(path, out, (b for b in []))
+    with pytest.raises(DataError, match="calibration data gave no batches"):
+        quantize_static_model(path, out, X[:64], max_batches=0)
+    with pytest.raises(DataError, match="validation data is empty"):
+        quantize_static_model(path, out, X[:64], X_val=X[:0])
+    assert not list(tmp_path.iterdir())  # no output and no temporary file left behind
+
+
+def test_static_calibration_from_a_one_shot_generator(digits, tmp_path):
+    path, X, y = digits  # the reader peeks at the first batch to refuse empty data: it must not be lost
+    rep = quantize_static_model(path, tmp_path / "g.onnx", (X[i:i + 32] for i in range(0, 128, 32)), X_val=X, y_val=y)
+    ref = quantize_static_model(path, tmp_path / "a.onnx", X[:128], X_val=X, y_val=y)
+    assert rep["quantized_accuracy"] == ref["quantized_accuracy"]
+    np.testing.assert_array_equal(run_model(tmp_path / "g.onnx", X), run_model(tmp_path / "a.onnx", X))

@@ -158,6 +158,9 @@ class OnnxQuantizerNode:
         model = export_onnx(b.graph, b.weights, opset=self.opset, class_labels=b.classes)
         X = y = None
         if table is not None:
+            if table.num_rows == 0:  # checked before anything is quantised or written
+                raise ValueError("the calibration / validation table has no rows; connect rows with the model's "
+                                 "feature columns, or disconnect the table (dynamic mode)")
             fspec = FeatureSpec.from_dict(b.feature_spec)
             has_target = fspec.target is not None and fspec.target in table.schema.column_names
             if not has_target:

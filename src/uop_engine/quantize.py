@@ -60,9 +60,25 @@ def _as_feeds(data: Any, specs: list[tuple[str, tuple, Any]], what: str) -> dict
                             f"(batch, {', '.join(map(str, shape))})") from None
         feeds[name] = np.ascontiguousarray(arr)
     sizes = {len(a) for a in feeds.values()}
+    if sizes == {0}:
+        raise DataError(f"{what} is empty (0 rows); give it rows, or leave it out")
     if len(sizes) != 1 or 0 in sizes:
         raise DataError(f"{what}: inputs must have the same, non-zero number of rows, got {sorted(sizes)}")
     return feeds
+
+
+def _check_validation(model, X_val: Any, y_val: Any) -> None:
+    """Validation data must be usable before anything is quantised or written: a report that
+    fails after the file is written would leave a file behind for a failed step."""
+    if X_val is None:
+        if y_val is not None:
+            raise DataError("validation targets (y_val) were given without validation inputs (X_val)")
+        return
+    feeds = _as_feeds(X_val, _inputs(model), "validation data")
+    n = len(next(iter(feeds.values())))
+    if y_val is not None and len(np.atleast_1d(np.asarray(y_val))) != n:
+        raise DataError(f"validation targets have {len(np.atleast_1d(np.asarray(y_val)))} rows but the validation "
+                        f"data has {n}; they must be row-aligned")
 
 
 def calibration_reader(model_or_path: Any, data: Any, batch_size: int = 32, max_batches: int | None = None):
@@ -89,10 +105,22 @@ def calibration_reader(model_or_path: Any, data: Any, batch_size: int = 32, max_
             if max_batches is not None and self.count >= max_batches:
                 return None
             self.count += 1
+            if self.pending is not None:
+                b, self.pending = self.pending, None
+                return b
             return next(self.it, None)
 
         def rewind(self) -> None:
-            self.it, self.count = batches(), 0
+            self.it, self.count, self.pending = batches(), 0, None
+
+        def empty(self) -> bool:
+            """Whether no batch comes at all; the first batch is kept for get_next (a generator
+            cannot be rewound)."""
+            if max_batches is not None and max_batches <= 0:
+                return True
+            if self.count == 0 and self.pending is None:
+                self.pending = next(self.it, None)
+            return self.pending is None and self.count == 0
     return Reader()
 
 
@@ -139,6 +167,7 @@ def _quantize(mode: str, model_or_path: Any, out_path: str | os.PathLike, run, s
               preprocess: bool, X_val: Any, y_val: Any) -> dict[str, Any]:
     import onnx
     model = load_model(model_or_path)
+    _check_validation(model, X_val, y_val)
     out_path = os.fspath(out_path)
     folder = os.path.dirname(os.path.abspath(out_path))
     os.makedirs(folder, exist_ok=True)
@@ -158,6 +187,9 @@ def _quantize(mode: str, model_or_path: Any, out_path: str | os.PathLike, run, s
         except DataError:
             raise
         except Exception as e:
+            if "No data is collected" in str(e):  # every calibration batch was skipped by onnxruntime
+                raise DataError("calibration data gave onnxruntime no usable batches; give at least one batch of "
+                                "the model's inputs (a sample of the training data)") from None
             raise GraphError(f"onnxruntime could not quantise the model ({mode}): {e}",
                              fix="try the other mode or export at another opset") from None
         q = onnx.load(tmp_out)
@@ -170,12 +202,13 @@ def _quantize(mode: str, model_or_path: Any, out_path: str | os.PathLike, run, s
     for prop in model.metadata_props:
         q.metadata_props.add(key=prop.key, value=prop.value)
     q.metadata_props.add(key=f"{META_PREFIX}quantization", value=json.dumps(dict(settings, mode=mode)))
-    atomic_write(out_path, q.SerializeToString())
-    orig_bytes, q_bytes = len(model.SerializeToString()), os.path.getsize(out_path)
+    data = q.SerializeToString()
+    orig_bytes, q_bytes = len(model.SerializeToString()), len(data)
     report: dict[str, Any] = {"mode": mode, "path": out_path, "original_bytes": orig_bytes, "quantized_bytes": q_bytes,
                               "size_ratio": q_bytes / orig_bytes, **settings}
-    if X_val is not None:
+    if X_val is not None:  # compared before writing: the file only appears for a step that succeeded
         report.update(compare(model, q, X_val, y_val))
+    atomic_write(out_path, data)
     return report
 
 
@@ -218,6 +251,13 @@ def quantize_static_model(model_or_path: Any, out_path: str | os.PathLike, calib
     if calibration is None:
         raise DataError("static quantisation needs calibration data (a sample of the training inputs)")
     model = load_model(model_or_path)
+    if isinstance(calibration, (np.ndarray, dict, list, tuple)) or hasattr(calibration, "columns") \
+            or hasattr(calibration, "to_pandas"):
+        if isinstance(calibration, (list, tuple)) and len(calibration) == 0:
+            raise DataError("calibration data is an empty list of batches; give at least one batch of the model's "
+                            "inputs (a sample of the training data)")
+        if not isinstance(calibration, (list, tuple)):  # checked (shape, rows) before anything is written
+            _as_feeds(calibration, _inputs(model), "calibration data")
     settings = {"per_channel": per_channel, "quant_format": quant_format, "activation_type": activation_type,
                 "weight_type": weight_type, "calibrate_method": calibrate_method,
                 "op_types": list(op_types) if op_types else None}
@@ -225,6 +265,9 @@ def quantize_static_model(model_or_path: Any, out_path: str | os.PathLike, calib
 
     def run(src, dst):
         reader = calibration_reader(model, calibration, batch_size=batch_size, max_batches=max_batches)
+        if reader.empty():  # onnxruntime would only say 'No data is collected'
+            raise DataError("calibration data gave no batches (an empty iterable or max_batches=0); give at least "
+                            "one batch of the model's inputs (a sample of the training data)")
         quantize_static(src, dst, reader, quant_format=formats[quant_format], op_types_to_quantize=settings["op_types"],
                         per_channel=per_channel, activation_type=at, weight_type=wt,
                         calibrate_method=methods[calibrate_method])
