@@ -151,3 +151,103 @@ def test_train_eval_commands_share_the_split_and_a_failing_step_exits_1(graph_fi
     bad.write_text(json.dumps([{"op": "flatten"}, {"op": "linear", "out_features": 3}]))
     r = tinyuop("train", bad, "--epochs", "1", "--out", tmp_path / "b", *common, cwd=tmp_path)
     assert r.returncode == 1 and "step 'train' failed" in r.stderr
+
+
+# ---- the experiment store from the command line ------------------------------------------------------
+def _table(text: str) -> list[dict]:
+    """A `runs` text table parsed back by its column positions (the dashes line under the header)."""
+    lines = text.splitlines()
+    i = next(k for k, line in enumerate(lines) if line.startswith("--"))
+    header, dashes = lines[i - 1], lines[i]
+    spans = [(m.start(), m.end()) for m in re.finditer(r"-+", dashes)]
+    spans[-1] = (spans[-1][0], None)  # the last column may run past its dashes
+
+    def cells(line):
+        return [line[a:b].strip() for a, b in spans]
+    names = cells(header)
+    rows = []
+    for line in lines[i + 1:]:
+        if not line.strip():
+            break
+        rows.append(dict(zip(names, cells(line))))
+    return rows
+
+
+@pytest.fixture
+def runs_store(tmp_path):
+    from uop_engine.store import ExperimentStore
+    path = tmp_path / "runs.sqlite"
+    st = ExperimentStore(path)
+    ids = {}
+    for name, lr, seed, losses in (("slow", 0.01, 0, [2.0, 1.5, 1.2]), ("fast", 0.1, 0, [2.0, 0.9, 0.5]),
+                                   ("fast_s1", 0.1, 1, [2.1, 1.0, 0.7])):
+        rid = st.start_run("cmp", name=name, params={"lr": lr, "seed": seed}, seed=seed)
+        for step, loss in enumerate(losses):
+            st.log_metrics(rid, {"loss": loss, "accuracy": 1 - loss / 4}, step=step)
+        st.end_run(rid)
+        ids[name] = rid
+    other = st.start_run("elsewhere", name="failed_one")
+    st.end_run(other, "failed")
+    return path, ids
+
+
+def test_runs_list_show_and_compare(runs_store):
+    path, ids = runs_store
+    r = tinyuop("runs", "list", "--store", path)
+    assert r.returncode == 0, r.stderr
+    rows = _table(r.stdout)
+    assert [row["name"] for row in rows] == ["failed_one", "fast_s1", "fast", "slow"]  # newest first
+    assert [row["status"] for row in rows] == ["failed", "finished", "finished", "finished"]
+    slow = next(row for row in rows if row["name"] == "slow")
+    assert slow["id"] == str(ids["slow"]) and slow["project"] == "cmp" and slow["last metrics"] == \
+        "accuracy=0.7, loss=1.2"
+    listed = json.loads(tinyuop("runs", "--store", path, "--project", "cmp", "--json").stdout)
+    assert [x["id"] for x in listed] == [ids["fast_s1"], ids["fast"], ids["slow"]]
+    assert listed[0]["metrics"] == {"accuracy": pytest.approx(0.825), "loss": 0.7}
+
+    r = tinyuop("runs", "show", ids["fast"], "--store", path)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith(f"run {ids['fast']}: fast (project cmp, finished)")
+    assert "params {\"lr\": 0.1, \"seed\": 0}" in r.stdout and "seed 0" in r.stdout
+    assert "loss: last 0.5, best 0.5 at step 2, min 0.5, max 2 (3 values)" in r.stdout
+    shown = json.loads(tinyuop("runs", "show", ids["fast"], "--store", path, "--json").stdout)
+    assert shown["history"]["loss"] == [[0, 2.0], [1, 0.9], [2, 0.5]] and shown["status"] == "finished"
+
+    r = tinyuop("runs", "compare", ids["slow"], ids["fast"], ids["fast_s1"], "--store", path)
+    assert r.returncode == 0, r.stderr
+    table = {(row["run"], row["metric"]): row for row in _table(r.stdout)}
+    assert table[(str(ids["slow"]), "loss")]["best is"] == "min" and table[(str(ids["slow"]), "loss")]["best"] == "1.2"
+    assert table[(str(ids["fast"]), "accuracy")]["best is"] == "max"
+    assert float(table[(str(ids["fast"]), "accuracy")]["best"]) == pytest.approx(0.875)
+    assert "across seeds (best value per run):" in r.stdout  # fast and fast_s1 differ only in seed
+    data = json.loads(tinyuop("runs", "compare", ids["slow"], ids["fast"], ids["fast_s1"], "--store", path,
+                              "--json").stdout)
+    (group,) = [g for g in data["groups"] if g["n"] == 2 and g["metric"] == "loss"]
+    assert group["runs"] == f"{ids['fast']},{ids['fast_s1']}"
+    assert group["mean"] == pytest.approx(0.6) and group["std"] == pytest.approx(np.std([0.5, 0.7], ddof=1))
+    r = tinyuop("runs", "show", 999, "--store", path)
+    assert r.returncode == 2 and "no run 999" in r.stderr
+
+
+def test_a_reference_failing_after_steps_ran_exits_1(tmp_path):
+    """The file validates (`items` is a declared output); only after `make` ran does it show that
+    `items` has no key `first`: a run failure (exit 1), not 'fails before anything runs' (2)."""
+    (tmp_path / "late_steps.py").write_text(
+        "from uop_engine.pipeline import pipeline_process\n\n"
+        "@pipeline_process(name='cli_make', outputs=('items',))\n"
+        "def make(n: int = 2, ctx=None) -> dict:\n"
+        "    (ctx.out_dir / 'make_ran.txt').write_text('yes')\n"
+        "    return {'items': list(range(n))}\n\n"
+        "@pipeline_process(name='cli_use')\n"
+        "def use(value: int = 0) -> dict:\n"
+        "    return {'value': value}\n")
+    p = tmp_path / "late.toml"
+    p.write_text("imports = ['late_steps.py']\n[[steps]]\nname = 'make'\ntype = 'cli_make'\n"
+                 "[[steps]]\nname = 'use'\ntype = 'cli_use'\nparams = { value = '${make.items.first}' }\n")
+    assert tinyuop("run", p, "--check", cwd=tmp_path).returncode == 0  # valid before running
+    r = tinyuop("run", p, "--out", tmp_path / "o", "--store", tmp_path / "s.sqlite", cwd=tmp_path)
+    assert r.returncode == 1, r.stderr
+    assert "step 'use' failed: its parameters could not be resolved after the earlier steps ran" in r.stderr
+    assert "key 'params.value': step 'make' has no output 'items.first'" in r.stderr
+    assert (tmp_path / "o" / "make_ran.txt").read_text() == "yes"
+    assert json.loads((tmp_path / "o" / "pipeline_summary.json").read_text())["status"] == "failed"

@@ -9,7 +9,8 @@
     tinyuop inspect cnn.json --kernels                     # shapes, parameters, hash, UOps/kernels
 
 Exit codes: 0 ok; 2 usage or validation error (nothing ran; the message is on stderr);
-1 a failure while running. Set TINYUOP_DEBUG=1 for tracebacks.
+1 a failure while running (including a `${step.key}` reference that cannot be resolved once
+its step has run). Set TINYUOP_DEBUG=1 for tracebacks.
 """
 from __future__ import annotations
 
