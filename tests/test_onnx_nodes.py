@@ -131,3 +131,20 @@ def test_quantizer_with_an_empty_table_fails_and_leaves_no_file(trained, tmp_pat
     with pytest.raises(ValueError, match="calibration / validation table has no rows"):
         run_node(OnnxQuantizerNode, {"path": str(path), "mode": mode}, [port, table_from_pyarrow(test.slice(0, 0))])
     assert not list(tmp_path.iterdir())
+
+
+def test_opset_range_is_the_exporters(trained, tmp_path):
+    from uop_engine.onnx_export import MAX_OPSET, MIN_OPSET
+    from knime_harness import node_parameters
+    port = trained[0]
+    for node in (OnnxWriterNode, OnnxQuantizerNode):
+        p = node_parameters(node)["opset"]
+        assert (p.min_value, p.max_value) == (MIN_OPSET, MAX_OPSET) == (17, 21)
+        for bad in (13, 16, 22):
+            with pytest.raises(knext.InvalidParametersError, match=f"Opset {bad} is not supported: the ONNX exporter "
+                                                                   "writes opsets 17 to 21"):
+                configure_node(node, {"path": str(tmp_path / "o.onnx"), "opset": bad}, [port.spec, None][:1 + (
+                    node is OnnxQuantizerNode)])
+    path = tmp_path / "o17.onnx"  # the lowest allowed opset exports and runs
+    run_node(OnnxWriterNode, {"path": str(path), "opset": 17}, [port])
+    assert onnx.load(str(path)).opset_import[0].version == 17

@@ -10,11 +10,20 @@ import os
 import knime.extension as knext
 
 from uop_engine.errors import DataError, GraphError
+from uop_engine.onnx_export import DEFAULT_OPSET, MAX_OPSET, MIN_OPSET
 
 from ._base import onnx_category
 from .model_port import model_object, model_port_type, model_spec
 
-DEFAULT_OPSET = 18
+
+def _opset_ok(value: int) -> None:
+    """The opset range is the exporter's own (one constant, uop_engine.onnx_export), so a setting
+    the dialog accepts never fails later in execute; replaces the plain min/max message."""
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError(f"Opset must be a whole number, got {value!r}")
+    if not MIN_OPSET <= value <= MAX_OPSET:
+        raise ValueError(f"Opset {value} is not supported: the ONNX exporter writes opsets {MIN_OPSET} to {MAX_OPSET} "
+                         f"(LayerNormalization needs {MIN_OPSET}); set Opset to one of those")
 
 
 def _path(value: str, what: str = "ONNX file", example: str = "/data/models/model.onnx") -> str:
@@ -59,8 +68,9 @@ class OnnxWriterNode:
     path = knext.StringParameter("ONNX file", "Where to write the model (.onnx).", "")
     if_exists = knext.StringParameter("If the file exists", "fail: stop with an error; overwrite: replace it.",
                                       "fail", enum=["fail", "overwrite"])
-    opset = knext.IntParameter("Opset", "ONNX opset version (onnxruntime supports 13 and newer).", DEFAULT_OPSET,
-                               min_value=13, max_value=21)
+    opset = knext.IntParameter("Opset", f"ONNX opset version, {MIN_OPSET} to {MAX_OPSET} (LayerNormalization needs "
+                               f"{MIN_OPSET}; onnxruntime runs up to {MAX_OPSET}).", DEFAULT_OPSET,
+                               validator=_opset_ok, min_value=MIN_OPSET, max_value=MAX_OPSET)
     static_batch = knext.IntParameter("Fixed batch size", "0 = dynamic batch axis; N = a model for batches of N.",
                                       0, min_value=0, is_advanced=True)
 
@@ -129,8 +139,9 @@ class OnnxQuantizerNode:
                                       True)
     calibration_rows = knext.IntParameter("Calibration rows", "At most this many rows calibrate static mode.", 512,
                                           min_value=1, is_advanced=True)
-    opset = knext.IntParameter("Opset", "ONNX opset of the float32 model that is quantised.", DEFAULT_OPSET,
-                               min_value=13, max_value=21, is_advanced=True)
+    opset = knext.IntParameter("Opset", f"ONNX opset of the float32 model that is quantised ({MIN_OPSET} to "
+                               f"{MAX_OPSET}).", DEFAULT_OPSET, validator=_opset_ok,
+                               min_value=MIN_OPSET, max_value=MAX_OPSET, is_advanced=True)
 
     def configure(self, config_context, spec, table_schema=None):
         _check_target(_path(self.path, "quantised ONNX file"), self.if_exists)
