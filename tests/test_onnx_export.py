@@ -32,6 +32,22 @@ CASES = {
     "less_equal": ({}, [(2, 3), (2, 3)], ["int32", "int32"]), "greater": ({}, [(2, 3), (2, 3)]),
     "greater_equal": ({}, [(2, 3), (2, 3)], ["int32", "int32"]), "equal": ({}, [(2, 3), (2, 3)], ["int32", "int32"]),
     "not_equal": ({}, [(2, 3), (2, 3)], ["int32", "int32"]), "where": ({}, [(2, 3), (2, 3), (1, 3)], ["bool", F32, F32]),
+    "tan": ({}, [(2, 3)], None, "u"), "asin": ({}, [(2, 3)], None, "u"), "acos": ({}, [(2, 3)], None, "u"),
+    "atan": ({}, [(2, 3)]), "sinh": ({}, [(2, 3)]), "cosh": ({}, [(2, 3)]), "asinh": ({}, [(2, 3)]),
+    "acosh": ({}, [(2, 3)], None, "g"), "atanh": ({}, [(2, 3)], None, "u"), "erf": ({}, [(2, 3)]),
+    "round": ({}, [(2, 6)], None, "r"), "log10": ({}, [(2, 3)], None, "p"), "isnan": ({}, [(2, 3)], None, "s"),
+    "isinf": ({"detect_positive": False}, [(2, 3)], None, "s"), "isfinite": ({}, [(2, 3)], None, "s"),
+    "logical_not": ({}, [(2, 4)], None, "z"), "bitwise_not": ({}, [(2, 3)], ["int32"], "i"),
+    "softsign": ({}, [(2, 3)]), "selu": ({}, [(2, 3)], None, "w"), "celu": ({"alpha": 0.5}, [(2, 3)], None, "w"),
+    "hardsigmoid": ({}, [(2, 4)], None, "w"), "hardtanh": ({"min_val": -0.5, "max_val": 2.0}, [(2, 4)], None, "w"),
+    "quick_gelu": ({}, [(2, 3)], None, "w"), "logsigmoid": ({}, [(2, 3)], None, "w"), "softmin": ({"axis": 1}, [(2, 5)]),
+    "mod": ({}, [(2, 4), (2, 4)], None, ("w", "d")), "fmod": ({}, [(2, 4), (2, 4)], ["int32", "int32"], ("i", "d")),
+    "floor_divide": ({}, [(2, 4), (2, 4)], None, ("w", "d")), "bitwise_and": ({}, [(2, 3), (2, 3)], ["int32", "int32"], "i"),
+    "bitwise_or": ({}, [(2, 3), (2, 3)], ["bool", "bool"]), "bitwise_xor": ({}, [(2, 3), (2, 1)], ["int16", "int16"], "i"),
+    "lshift": ({}, [(2, 3), (2, 3)], ["int32", "int32"], ("i", "h")),
+    "rshift": ({}, [(2, 3), (2, 3)], ["int32", "int32"], ("i", "h")), "copysign": ({}, [(2, 4), (2, 4)], None, ("n", "z")),
+    "logaddexp": ({}, [(2, 3), (2, 3)]), "isclose": ({"rtol": 1e-3, "atol": 1e-4, "equal_nan": True}, [(2, 4), (2, 4)], None, "s"),
+    "lerp": ({}, [(2, 3), (2, 3), (2, 1)]), "masked_fill": ({"value": -2.0}, [(2, 3), (2, 1)], [F32, "bool"]),
     "cast": ({"dtype": "int32"}, [(2, 3)], None, "w"), "sum": ({"axis": (1,)}, [(2, 3, 4)]),
     "mean": ({"axis": (1, 2), "keepdim": True}, [(2, 3, 4)]), "max": ({"axis": (2,)}, [(2, 3, 4)]),
     "min": ({}, [(2, 3, 4)]), "prod": ({"axis": (1,)}, [(2, 3, 4)]), "var": ({"axis": (1,)}, [(2, 5, 4)]),
@@ -77,6 +93,18 @@ EXTRA = [
     ("embedding", {"num_embeddings": 7, "embedding_dim": 2}, [(2, 3)], ["int64"]),
     ("where", {}, [(2, 3), (2, 3), (2, 3)], [F32, "int32", F32]), ("cast", {"dtype": "bool"}, [(2, 3)], None, "z"),
     ("concat", {"axis": -1}, [(2, 3), (2, 2)], [F32, "int32"]), ("unsqueeze", {"axis": 0}, [(2, 3)]),
+    ("mod", {}, [(2, 4), (2, 4)], ["int32", "int32"], ("i", "d")), ("mod", {}, [(2, 3), (2, 3)], ["bool", "bool"]),
+    ("fmod", {}, [(2, 4), (2, 4)], None, ("w", "d")), ("floor_divide", {}, [(2, 4), (2, 4)], ["int8", "int8"], ("i", "d")),
+    ("bitwise_and", {}, [(2, 3), (2, 3)], ["int8", "uint8"], "i"), ("bitwise_not", {}, [(2, 3)], ["uint8"], "i"),
+    ("bitwise_not", {}, [(2, 3)], ["bool"]), ("lshift", {}, [(2, 3), (2, 3)], ["int8", "int8"], ("i", "h")),
+    ("rshift", {}, [(2, 3), (2, 3)], ["uint8", "uint8"], ("i", "h")), ("copysign", {}, [(2, 3), (2, 3)], ["int32", "int32"], "i"),
+    ("logaddexp", {}, [(2, 3), (2, 3)], ["int32", "int32"]), ("isclose", {}, [(2, 3), (2, 3)], ["int32", "int32"], "z"),
+    ("lerp", {}, [(2, 3), (2, 3), (2, 3)], [F32, F32, "int32"]), ("masked_fill", {"value": 3.0}, [(2, 3), (2, 3)], ["int32", F32], "z"),
+    ("isinf", {}, [(2, 3)], None, "s"), ("isnan", {}, [(2, 3)], ["int32"]), ("logical_not", {}, [(2, 3)], ["bool"]),
+    # dtypes onnxruntime's Where has no kernel for (int16, bool) go through a wider dtype
+    ("where", {}, [(2, 3), (2, 3), (2, 3)], ["bool", "int16", "int16"], "i"), ("where", {}, [(2, 3)] * 3, ["bool"] * 3),
+    ("rshift", {}, [(2, 3), (2, 3)], ["int16", "int16"], ("i", "h")), ("copysign", {}, [(2, 3), (2, 3)], ["int16", "int16"], "i"),
+    ("masked_fill", {"value": 1.0}, [(2, 3), (2, 3)], ["bool", "bool"]),
 ]
 
 
@@ -84,6 +112,12 @@ def make_data(shape, dtype, kind="n", rng=R):
     if dtype == "bool":
         return rng.random(shape) > 0.5
     if dtype != F32:
+        if kind == "i":  # negative numbers too (bitwise ops, shifts, modulo)
+            return rng.integers(-50, 50, shape).astype(dtype)
+        if kind == "d":  # divisors: never zero
+            return (rng.integers(1, 8, shape) * rng.choice([-1, 1], shape)).astype(dtype)
+        if kind == "h":  # shift amounts: 0 .. 7 bits
+            return rng.integers(0, 8, shape).astype(dtype)
         return rng.integers(0, 5, shape).astype(dtype)
     if kind == "p":
         return (np.abs(rng.standard_normal(shape)) + 0.2).astype(np.float32)
@@ -91,7 +125,24 @@ def make_data(shape, dtype, kind="n", rng=R):
         return (rng.uniform(-7, 7, shape) + 0.25).astype(np.float32)
     if kind == "z":
         return rng.integers(-2, 3, shape).astype(np.float32)
-    return rng.standard_normal(shape).astype(np.float32)
+    if kind == "u":  # inside (-1, 1): asin, acos, atanh
+        return rng.uniform(-0.9, 0.9, shape).astype(np.float32)
+    if kind == "g":  # above 1: acosh
+        return (np.abs(rng.standard_normal(shape)) + 1.2).astype(np.float32)
+    if kind == "r":  # halves: rounding ties
+        return (rng.integers(-6, 6, shape) + 0.5).astype(np.float32)
+    if kind == "d":  # divisors away from zero
+        return (rng.uniform(0.5, 4, shape) * rng.choice([-1, 1], shape)).astype(np.float32)
+    x = rng.standard_normal(shape).astype(np.float32)
+    if kind == "s":  # NaN and infinities among normal numbers
+        x.reshape(-1)[:3] = [np.nan, np.inf, -np.inf][:x.size]
+    return x
+
+
+def case_data(shapes, dtypes, kind="n", rng=R):
+    """One array per input; `kind` is one data kind for all inputs or a tuple of one per input."""
+    kinds = kind if isinstance(kind, tuple) else (kind,) * len(shapes)
+    return [make_data(s, d, k, rng) for s, d, k in zip(shapes, dtypes, kinds)]
 
 
 def case_graph(op, params, shapes, dtypes):
@@ -127,7 +178,7 @@ def test_op_parity_with_onnxruntime(op):
     params, shapes, dtypes, kind = (CASES[op] + (None, "n"))[:4]
     dtypes = dtypes or [F32] * len(shapes)
     g = case_graph(op, params, shapes, dtypes)
-    xs = [make_data(s, d, kind) for s, d in zip(shapes, dtypes)]
+    xs = case_data(shapes, dtypes, kind)
     assert_same(*run_both(g, xs))
 
 
@@ -136,7 +187,7 @@ def test_other_export_paths(case):
     op, params, shapes, dtypes, kind = (case + (None, "n"))[:5]
     dtypes = dtypes or [F32] * len(shapes)
     g = case_graph(op, params, shapes, dtypes)
-    assert_same(*run_both(g, [make_data(s, d, kind) for s, d in zip(shapes, dtypes)]))
+    assert_same(*run_both(g, case_data(shapes, dtypes, kind)))
 
 
 def test_every_op_has_an_export_entry_and_a_parity_case():
@@ -160,6 +211,18 @@ def test_other_opsets(opset):
     assert_same(ref, got)
     ops = {n.op_type for n in export_onnx(graph, opset=opset).graph.node}
     assert ("Gelu" in ops) == (opset >= 20)
+
+
+def test_integer_bitwise_ops_need_opset_18_and_bool_ones_do_not():
+    ints = case_graph("bitwise_xor", {}, [(2, 3), (2, 3)], ["int32", "int32"])
+    with pytest.raises(GraphError, match=r"node 'bitwise_xor_1' \(bitwise_xor\): ONNX has BitwiseXor from opset 18 on"):
+        export_onnx(ints, opset=17)
+    bools = case_graph("bitwise_xor", {}, [(2, 3), (2, 3)], ["bool", "bool"])
+    assert_same(*run_both(bools, case_data([(2, 3), (2, 3)], ["bool", "bool"]), opset=17))
+    # bitwise_not and the shifts need no opset-18 op
+    for op, dts, kind in (("bitwise_not", ["int8"], "i"), ("rshift", ["int16", "int16"], ("i", "h"))):
+        shapes = [(2, 3)] * len(dts)
+        assert_same(*run_both(case_graph(op, {}, shapes, dts), case_data(shapes, dts, kind), opset=17))
 
 
 def small_cnn():
@@ -318,6 +381,6 @@ def test_trained_digits_cnn_same_classes(trained, tmp_path):
     graph, weights, X, y = trained
     model = export_onnx(graph, weights, tmp_path / "digits.onnx", class_labels=list(range(10)))
     ref, got = run_both(graph, [X], model=model, weights=weights)
-    np.testing.assert_allclose(got[0], ref[0], rtol=1e-4, atol=1e-4)
+    np.testing.assert_allclose(got[0], ref[0], rtol=1e-5, atol=1e-5)  # float32: 1e-5 relative; atol for logits near 0
     assert (got[0].argmax(1) == ref[0].argmax(1)).all()
     assert (ref[0].argmax(1) == y).mean() > 0.8  # it did learn
