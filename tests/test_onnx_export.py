@@ -297,6 +297,10 @@ def test_metadata_round_trip(tmp_path):
     assert meta["graph_hash"] == graph.hash() and meta["graph_json"].hash() == graph.hash()
     assert meta["class_labels"] == [str(i) for i in range(10)]
     assert meta["training_record_id"] == "run-42" and meta["author"] == "me" and meta["epochs"] == "3"
+    assert "experiment_run_id" not in meta and len(meta["structure_digest"]) == 32
+    export_onnx(graph, path=path, metadata={"experiment_run_id": 7})  # the store's run id: a number to look up
+    meta = onnx_metadata(str(path))
+    assert meta["experiment_run_id"] == 7 and meta["training_record_id"] == "run-42"
     onnx.checker.check_model(str(path), full_check=True)
 
 

@@ -35,6 +35,10 @@ def W(m, name):
 
 # (op, params, input shapes, reference(xs, model) -> array or list, optional dtypes/data)
 POS = lambda s: np.abs(R.standard_normal(s)).astype(np.float32) + 0.1  # noqa: E731
+UNI = lambda s, r: R.uniform(-r, r, s).astype(np.float32)  # noqa: E731
+INTS = lambda s, dt=np.int32: R.integers(-100, 100, s).astype(dt)  # noqa: E731
+NONZERO = lambda s: (R.integers(1, 7, s) * R.choice([-1, 1], s)).astype(np.float32)  # noqa: E731
+SPECIAL = np.float32([[np.nan, np.inf, -np.inf], [0.0, 1.5, -2.0]])
 CASES = [
     ("exp2", {}, [(2, 3)], lambda x, m: np.exp2(x[0])),
     ("log2", {}, [(2, 3)], lambda x, m: np.log2(x[0]), None, [POS((2, 3))]),
@@ -82,6 +86,49 @@ CASES = [
     ("where", {}, [(2, 3), (2, 3), (2, 3)], lambda x, m: np.where(x[0] != 0, x[1], x[2]), None,
      [(R.standard_normal((2, 3)) > 0).astype(np.float32), R.standard_normal((2, 3)).astype(np.float32), R.standard_normal((2, 3)).astype(np.float32)]),
     ("cast", {"dtype": "int32"}, [(2, 3)], lambda x, m: x[0].astype(np.int32)),
+    ("tan", {}, [(2, 3)], lambda x, m: np.tan(x[0]), None, [UNI((2, 3), 1.2)]),
+    ("asin", {}, [(2, 3)], lambda x, m: np.arcsin(x[0]), None, [UNI((2, 3), 0.95)]),
+    ("acos", {}, [(2, 3)], lambda x, m: np.arccos(x[0]), None, [UNI((2, 3), 0.95)]),
+    ("atan", {}, [(2, 3)], lambda x, m: np.arctan(x[0]), None, [UNI((2, 3), 5)]),
+    ("sinh", {}, [(2, 3)], lambda x, m: np.sinh(x[0]), None, [UNI((2, 3), 3)]),
+    ("cosh", {}, [(2, 3)], lambda x, m: np.cosh(x[0]), None, [UNI((2, 3), 3)]),
+    ("asinh", {}, [(2, 3)], lambda x, m: np.arcsinh(x[0]), None, [UNI((2, 3), 3)]),
+    ("acosh", {}, [(2, 3)], lambda x, m: np.arccosh(x[0]), None, [POS((2, 3)) + 1]),
+    ("atanh", {}, [(2, 3)], lambda x, m: np.arctanh(x[0]), None, [UNI((2, 3), 0.9)]),
+    ("erf", {}, [(2, 3)], lambda x, m: torch.erf(t(x[0])), None, [UNI((2, 3), 3)]),
+    ("round", {}, [(2, 6)], lambda x, m: np.round(x[0]), None, [np.float32([[-2.5, -1.5, -0.5, 0.5, 1.5, 2.5], [0.4, -0.6, 3.49, 2.51, -7.5, 8.5]])]),
+    ("log10", {}, [(2, 3)], lambda x, m: np.log10(x[0]), None, [POS((2, 3))]),
+    ("isnan", {}, [(2, 3)], lambda x, m: np.isnan(x[0]), None, [SPECIAL]),
+    ("isinf", {"detect_negative": False}, [(2, 3)], lambda x, m: np.isposinf(x[0]), None, [SPECIAL]),
+    ("isfinite", {}, [(2, 3)], lambda x, m: np.isfinite(x[0]), None, [SPECIAL]),
+    ("logical_not", {}, [(2, 3)], lambda x, m: np.logical_not(x[0]), None, [np.float32([[0, 1.5, -2], [0, -0.0, 3]])]),
+    ("bitwise_not", {}, [(2, 3)], lambda x, m: np.invert(x[0]), ["int32"], [INTS((2, 3))]),
+    ("softsign", {}, [(2, 3)], lambda x, m: F.softsign(t(x[0]))),
+    ("selu", {}, [(2, 3)], lambda x, m: F.selu(t(x[0]))),
+    ("celu", {"alpha": 0.5}, [(2, 3)], lambda x, m: F.celu(t(x[0]), 0.5)),
+    ("hardsigmoid", {}, [(2, 4)], lambda x, m: F.hardsigmoid(t(x[0])), None, [UNI((2, 4), 5)]),
+    ("hardtanh", {"min_val": -0.5, "max_val": 0.8}, [(2, 3)], lambda x, m: F.hardtanh(t(x[0]), -0.5, 0.8)),
+    ("quick_gelu", {}, [(2, 3)], lambda x, m: x[0] / (1 + np.exp(-1.702 * x[0]))),
+    ("logsigmoid", {}, [(2, 3)], lambda x, m: F.logsigmoid(t(x[0])), None, [UNI((2, 3), 6)]),
+    ("softmin", {"axis": 1}, [(2, 5)], lambda x, m: F.softmin(t(x[0]), 1)),
+    ("mod", {}, [(2, 4), (2, 4)], lambda x, m: np.mod(x[0], x[1]), ["int32", "int32"], [INTS((2, 4)), NONZERO((2, 4)).astype(np.int32)]),
+    ("fmod", {}, [(2, 4), (2, 4)], lambda x, m: np.fmod(x[0], x[1]), None, [UNI((2, 4), 9), NONZERO((2, 4))]),
+    ("floor_divide", {}, [(2, 4), (2, 4)], lambda x, m: np.floor_divide(x[0], x[1]), ["int32", "int32"],
+     [INTS((2, 4)), NONZERO((2, 4)).astype(np.int32)]),
+    ("bitwise_and", {}, [(2, 3), (2, 3)], lambda x, m: x[0] & x[1], ["int32", "int32"], [INTS((2, 3)), INTS((2, 3))]),
+    ("bitwise_or", {}, [(2, 3), (2, 1)], lambda x, m: x[0] | x[1], ["int16", "int16"], [INTS((2, 3), np.int16), INTS((2, 1), np.int16)]),
+    ("bitwise_xor", {}, [(2, 3), (2, 3)], lambda x, m: x[0] ^ x[1], ["bool", "bool"], [R.random((2, 3)) > 0.5, R.random((2, 3)) > 0.5]),
+    ("lshift", {}, [(2, 3), (2, 3)], lambda x, m: x[0] << x[1], ["int32", "int32"], [INTS((2, 3)), R.integers(0, 8, (2, 3)).astype(np.int32)]),
+    ("rshift", {}, [(2, 3), (2, 3)], lambda x, m: x[0] >> x[1], ["int32", "int32"], [INTS((2, 3)), R.integers(0, 8, (2, 3)).astype(np.int32)]),
+    ("copysign", {}, [(2, 3), (2, 3)], lambda x, m: np.copysign(x[0], x[1]), None,
+     [R.standard_normal((2, 3)).astype(np.float32), np.float32([[1, -2, -0.0], [0.0, 3, -0.5]])]),
+    ("logaddexp", {}, [(2, 3), (2, 3)], lambda x, m: np.logaddexp(x[0], x[1]), None, [UNI((2, 3), 30), UNI((2, 3), 30)]),
+    ("isclose", {"rtol": 1e-3, "atol": 1e-4, "equal_nan": True}, [(2, 4), (2, 4)],
+     lambda x, m: np.isclose(x[0], x[1], 1e-3, 1e-4, equal_nan=True), None,
+     [np.float32([[1, 1, 0, np.inf], [np.nan, np.nan, -np.inf, 5]]), np.float32([[1.0005, 1.01, 5e-5, np.inf], [np.nan, 1, np.inf, 5.004]])]),
+    ("lerp", {}, [(2, 3), (2, 3), (2, 1)], lambda x, m: x[0] + x[2] * (x[1] - x[0])),
+    ("masked_fill", {"value": -5.0}, [(2, 3), (2, 1)], lambda x, m: np.where(x[1] != 0, -5.0, x[0]), None,
+     [R.standard_normal((2, 3)).astype(np.float32), np.float32([[1], [0]])]),
     ("sum", {"axis": (1,)}, [(2, 3, 4)], lambda x, m: x[0].sum(1)),
     ("mean", {"axis": (1, 2), "keepdim": True}, [(2, 3, 4)], lambda x, m: x[0].mean((1, 2), keepdims=True)),
     ("max", {"axis": (2,)}, [(2, 3, 4)], lambda x, m: x[0].max(2)),
@@ -218,3 +265,19 @@ def test_input_op_casts_and_checks_shape():
     np.testing.assert_allclose(m(np.array([[-1.0, 0.5, 2.0]], np.float64)).numpy(), [[0, 0.5, 2.0]])
     with pytest.raises(ValueError, match=r"node 'input_1'.*expected \(batch, 3\)"):
         m(np.zeros((1, 4), np.float32))
+
+
+@pytest.mark.parametrize("op,dtypes,params,message", [
+    ("bitwise_and", ["float32", "int32"], {}, r"node 'bitwise_and_1' \(bitwise_and\): input 'a' is float32, but bitwise_and needs integer or bool tensors.*help: cast"),
+    ("lshift", ["int8", "bool"], {}, r"node 'lshift_1' \(lshift\): input 'b' is bool, but lshift needs integer tensors"),
+    ("bitwise_not", ["float16"], {}, r"input 'x' is float16, but bitwise_not needs integer or bool"),
+    ("masked_fill", ["int8", "bool"], {"value": 0.5}, r"parameter 'value': fill value 0.5 does not fit the int8 input"),
+    ("hardtanh", ["float32"], {"min_val": 2.0}, r"parameter 'min_val': min_val 2 is above max_val 1"),
+    ("celu", ["float32"], {"alpha": 0.0}, r"parameter 'alpha': must be positive, got 0.0"),
+])
+def test_new_elementwise_ops_refuse_bad_inputs_naming_node_and_what_to_fix(op, dtypes, params, message):
+    from uop_engine import GraphError, analyze
+    g = GraphBuilder(op)
+    g.add(op, *[g.input((3,), name=f"x{i}", dtype=d) for i, d in enumerate(dtypes)], **params)
+    with pytest.raises(GraphError, match=message):
+        analyze(g.build(check=False))

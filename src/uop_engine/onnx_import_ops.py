@@ -10,10 +10,14 @@ import numpy as np
 
 _UNARY = {"Relu": "relu", "Sigmoid": "sigmoid", "Tanh": "tanh", "Exp": "exp", "Log": "log", "Sin": "sin", "Cos": "cos",
           "Sqrt": "sqrt", "Reciprocal": "reciprocal", "Neg": "neg", "Abs": "abs", "Floor": "floor", "Ceil": "ceil",
-          "Sign": "sign", "Softplus": "softplus", "Mish": "mish", "HardSwish": "hardswish"}
+          "Sign": "sign", "Softplus": "softplus", "Mish": "mish", "HardSwish": "hardswish", "Tan": "tan", "Asin": "asin",
+          "Acos": "acos", "Atan": "atan", "Sinh": "sinh", "Cosh": "cosh", "Asinh": "asinh", "Acosh": "acosh",
+          "Atanh": "atanh", "Erf": "erf", "Round": "round", "Softsign": "softsign", "IsNaN": "isnan",
+          "Not": "logical_not", "BitwiseNot": "bitwise_not"}
 _BINARY = {"Add": "add", "Sub": "sub", "Mul": "mul", "Div": "div", "Pow": "pow", "Max": "maximum", "Min": "minimum",
            "Less": "less", "LessOrEqual": "less_equal", "Greater": "greater", "GreaterOrEqual": "greater_equal",
-           "Equal": "equal", "Where": "where"}
+           "Equal": "equal", "Where": "where", "BitwiseAnd": "bitwise_and", "BitwiseOr": "bitwise_or",
+           "BitwiseXor": "bitwise_xor", "And": "bitwise_and", "Or": "bitwise_or", "Xor": "bitwise_xor"}
 _REDUCE = {"ReduceSum": "sum", "ReduceMean": "mean", "ReduceMax": "max", "ReduceMin": "min", "ReduceProd": "prod"}
 DTYPES = {1: "float32", 10: "float16", 16: "bfloat16", 11: "float64", 3: "int8", 5: "int16", 6: "int32", 7: "int64",
           2: "uint8", 9: "bool"}
@@ -60,6 +64,15 @@ def _gelu(im, n, a):
     if a.get("approximate", b"none") not in ("tanh", b"tanh"):
         raise Unsupported("approximate='none' (TinyUOp's GELU is the tanh approximation)")
     return [im.add("gelu", [im.x(n, 0)])]
+
+
+def _mod(im, n, a):  # fmod=0 (integers only): the sign of the divisor, as our mod; fmod=1: C's fmod
+    return [im.add("fmod" if a.get("fmod", 0) else "mod", [im.x(n, 0), im.x(n, 1)])]
+
+
+def _bitshift(im, n, a):  # ONNX shifts unsigned integers only, where our shifts agree with it
+    left = a["direction"] in (b"LEFT", "LEFT")
+    return [im.add("lshift" if left else "rshift", [im.x(n, 0), im.x(n, 1)])]
 
 
 def _axes(im, n, a, i=1):
@@ -292,6 +305,15 @@ HANDLERS = {k: _unary(v) for k, v in _UNARY.items()} | {k: _binary(v) for k, v i
     "Transpose": lambda im, n, a: [im.add("permute", [im.x(n, 0)], order=tuple(a["perm"]))],
     "Expand": lambda im, n, a: [im.add("expand", [im.x(n, 0)], shape=tuple(-1 if int(d) == 1 else int(d) for d in im.c(n, 1)))],
     "Identity": lambda im, n, a: [im.x(n, 0)],
+    "IsInf": lambda im, n, a: [im.add("isinf", [im.x(n, 0)], detect_positive=bool(a.get("detect_positive", 1)),
+                                      detect_negative=bool(a.get("detect_negative", 1)))],
+    # ONNX's attribute defaults differ from ours (HardSigmoid alpha 0.2): read them with ONNX's defaults
+    "Selu": lambda im, n, a: [im.add("selu", [im.x(n, 0)], alpha=_f(a.get("alpha", 1.67326319217681884765625)),
+                                     gamma=_f(a.get("gamma", 1.05070102214813232421875)))],
+    "Celu": lambda im, n, a: [im.add("celu", [im.x(n, 0)], alpha=_f(a.get("alpha", 1.0)))],
+    "HardSigmoid": lambda im, n, a: [im.add("hardsigmoid", [im.x(n, 0)], alpha=_f(a.get("alpha", 0.2)),
+                                            beta=_f(a.get("beta", 0.5)))],
+    "Mod": _mod, "BitShift": _bitshift,
     "Clip": _clip, "Gelu": _gelu, "ArgMax": _arg("argmax"), "ArgMin": _arg("argmin"), "MatMul": _matmul, "Gemm": _gemm,
     "Conv": _conv, "ConvTranspose": _conv, "BatchNormalization": _bn, "LayerNormalization": _ln,
     "InstanceNormalization": _instance_norm, "MaxPool": _pool("max_pool2d"), "AveragePool": _pool("avg_pool2d"),

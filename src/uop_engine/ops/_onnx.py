@@ -71,3 +71,15 @@ def count(ctx, x: str, i: int, axes, dtype: str) -> str:
 def bn_shape(ndim: int) -> tuple[int, ...]:
     """A per-channel vector reshaped to broadcast over (N, C, ...)."""
     return (-1,) + (1,) * (ndim - 2)
+
+
+# onnxruntime's CPU Where has no kernel for these dtypes: select in a wider dtype, then cast back
+_WHERE_VIA = {"int16": "int32", "bool": "uint8", "bfloat16": "float32"}
+
+
+def where(ctx, cond: str, a: str, b: str, dtype: str) -> str:
+    """Where(cond, a, b) for a and b of `dtype`, runnable in onnxruntime for every graph dtype."""
+    via = _WHERE_VIA.get(dtype)
+    if via is None:
+        return ctx.node("Where", [cond, a, b])
+    return ctx.cast(ctx.node("Where", [cond, ctx.cast(a, via, dtype), ctx.cast(b, via, dtype)]), dtype, via)

@@ -149,8 +149,8 @@ def _where_infer(ts, p):
 register(OpDef("where", "Where", "elementwise", "Picks a where cond is true, else b (broadcasting).", (),
                ("cond", "a", "b"), _where_infer,
                lower=lambda ctx, xs, p, w: xs[0].cast("bool").where(xs[1], xs[2]),
-               onnx=lambda c, xs, p, ts: c.node("Where", [c.cast(xs[0], "bool", ts[0].dtype)] +
-                                                [c.cast(x, c.out_types[0].dtype, t.dtype) for x, t in zip(xs[1:], ts[1:])])))
+               onnx=lambda c, xs, p, ts: ox.where(c, c.cast(xs[0], "bool", ts[0].dtype), *[
+                   c.cast(x, c.out_types[0].dtype, t.dtype) for x, t in zip(xs[1:], ts[1:])], c.out_types[0].dtype)))
 
 
 def _cast_lower(ctx, xs, p, w):
