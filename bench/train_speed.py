@@ -5,6 +5,7 @@ memory check.
     python bench/train_speed.py --steps 50 --beam 2
     python bench/train_speed.py --sweep            # one subprocess per tinygrad setting, a table of results
     python bench/train_speed.py --memory --rows 1000000   # streaming prediction, peak RSS
+    python bench/train_speed.py --bn-only --rounds 5      # conv+BN inference: BN folded, unfolded, torch
 
 Network (TinyCNN on 1x28x28): conv 1->8 3x3, relu, maxpool 2, conv 8->16 3x3, relu, maxpool 2,
 flatten, linear 400->10; batch 128; Adam lr 1e-3. All three start from the same weights.
@@ -149,13 +150,76 @@ def setup_infer(model, Xi, fold_bn: bool = False):
     return timed, compile_s
 
 
-def bench_bn_fold(Xi, rounds: int) -> dict:
-    """Inference of the BatchNorm variant, with and without folding BN into the convolutions."""
+def bn_model():
+    """The BatchNorm variant with non-trivial running statistics (as after training)."""
+    import numpy as np
     from uop_engine.compile import compile_graph
     m = compile_graph(tiny_cnn(bn=True), seed=0)
-    plain, folded = setup_infer(m, Xi)[0], setup_infer(m, Xi, fold_bn=True)[0]
-    return {"bn_infer_per_s": max(plain() for _ in range(rounds)),
-            "bn_folded_infer_per_s": max(folded() for _ in range(rounds))}
+    w, rng = m.numpy_weights(), np.random.default_rng(0)
+    for k in [k for k in w if k.endswith(".running_var")]:
+        b = k[:-len(".running_var")]
+        c = w[k].shape[0]
+        w[k], w[b + ".running_mean"] = rng.uniform(0.5, 2, c).astype(np.float32), rng.normal(0, 0.5, c).astype(np.float32)
+        w[b + ".weight"], w[b + ".bias"] = rng.uniform(0.5, 2, c).astype(np.float32), rng.normal(0, 0.5, c).astype(np.float32)
+    m.load_weights(w)
+    return m
+
+
+def torch_bn_net(w: dict):
+    """The BatchNorm variant in PyTorch eager (eval mode: BN uses the running statistics, unfolded)."""
+    import torch
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 8, 3, bias=False), torch.nn.BatchNorm2d(8), torch.nn.ReLU(),
+                              torch.nn.MaxPool2d(2), torch.nn.Conv2d(8, 16, 3, bias=False), torch.nn.BatchNorm2d(16),
+                              torch.nn.ReLU(), torch.nn.MaxPool2d(2), torch.nn.Flatten(), torch.nn.Linear(400, 10))
+    with torch.no_grad():
+        for idx, k in ((0, "conv2d_1"), (4, "conv2d_2"), (9, "linear_1")):
+            net[idx].weight.copy_(torch.tensor(w[f"params.{k}.weight"]))
+        net[9].bias.copy_(torch.tensor(w["params.linear_1.bias"]))
+        for idx, k in ((1, "batch_norm_1"), (5, "batch_norm_2")):
+            for name, attr in (("weight", "weight"), ("bias", "bias"), ("running_mean", "running_mean"),
+                               ("running_var", "running_var")):
+                getattr(net[idx], attr).copy_(torch.tensor(w[f"params.{k}.{name}"]))
+            net[idx].eps = 1e-5
+    return net.eval()
+
+
+def bench_bn_fold(Xi, rounds: int) -> dict:
+    """Batch-512 inference of the conv+BN variant: the engine unfolded (the default), with BN folded
+    into the convolutions (Predictor(fold_bn=True)), and PyTorch eager (eval mode); interleaved
+    rounds, best of each. Also the largest relative difference between folded and unfolded outputs."""
+    import numpy as np
+    import torch
+    m = bn_model()
+    folded, unfolded = setup_infer(m, Xi, fold_bn=True)[0], setup_infer(m, Xi, fold_bn=False)[0]
+    net = torch_bn_net(m.numpy_weights())
+
+    def tor() -> float:
+        with torch.no_grad():
+            t0 = time.perf_counter()
+            for i in range(0, len(Xi), 512):
+                net(torch.from_numpy(Xi[i:i + 512])).numpy()
+        return len(Xi) / (time.perf_counter() - t0)
+    from uop_engine.predict import predict
+    a, b = predict(m, Xi[:512], 512, fold_bn=True), predict(m, Xi[:512], 512, fold_bn=False)
+    with torch.no_grad():
+        ref = net(torch.from_numpy(Xi[:512])).numpy()
+    best = {"folded": 0.0, "unfolded": 0.0, "torch": 0.0}
+    for _ in range(rounds):
+        for k, f in (("folded", folded), ("unfolded", unfolded), ("torch", tor)):
+            best[k] = max(best[k], f())
+    return {"bn_folded_infer_per_s": best["folded"], "bn_infer_per_s": best["unfolded"],
+            "bn_torch_infer_per_s": best["torch"], "bn_fold_max_rel_diff": float(np.abs(a - b).max() / np.abs(b).max()),
+            "bn_torch_max_rel_diff": float(np.abs(b - ref).max() / np.abs(ref).max())}
+
+
+def show_bn(r: dict) -> None:
+    print(f"  conv+BN inference rows/s (batch 512): folded {r['bn_folded_infer_per_s']:.0f}, unfolded (default) "
+          f"{r['bn_infer_per_s']:.0f}, torch eager {r['bn_torch_infer_per_s']:.0f}")
+    print(f"  folded/unfolded = {r['bn_folded_infer_per_s'] / r['bn_infer_per_s']:.3f}   "
+          f"engine/torch: folded {r['bn_folded_infer_per_s'] / r['bn_torch_infer_per_s']:.3f}, unfolded "
+          f"{r['bn_infer_per_s'] / r['bn_torch_infer_per_s']:.3f}")
+    print(f"  max |folded - unfolded| / max |unfolded| = {r['bn_fold_max_rel_diff']:.2e}; "
+          f"unfolded vs torch {r['bn_torch_max_rel_diff']:.2e}")
 
 
 def run(args) -> dict:
@@ -197,7 +261,7 @@ def show(r: dict) -> None:
     print(f"  inference rows/s (batch 512)  engine {r['engine_infer_per_s']:9.0f}   torch {r['torch_infer_per_s']:9.0f}   "
           f"engine/torch = {r['engine_vs_torch_infer']:.3f}")
     if "bn_infer_per_s" in r:
-        print(f"  BN variant inference rows/s: unfolded {r['bn_infer_per_s']:.0f}, folded {r['bn_folded_infer_per_s']:.0f}")
+        show_bn(r)
     print(f"  warm-up (compile + capture) s: engine {r['engine_compile_s']:.1f}, raw {r['raw_compile_s']:.1f}, "
           f"inference {r['infer_compile_s']:.1f}")
 
@@ -297,6 +361,7 @@ def main() -> None:
     ap.add_argument("--infer-rows", type=int, default=8192, help="rows for the batch-512 inference benchmark")
     ap.add_argument("--threads", type=int, default=0, help="torch threads (0 = torch's default)")
     ap.add_argument("--bn-fold", action="store_true", help="also time a BatchNorm variant with/without BN folding")
+    ap.add_argument("--bn-only", action="store_true", help="only the conv+BN inference timing (folded, unfolded, torch)")
     ap.add_argument("--sweep", action="store_true", help="run each tinygrad setting in a subprocess")
     ap.add_argument("--timeout", type=int, default=900, help="--sweep: seconds allowed per setting")
     ap.add_argument("--memory", action="store_true", help="streaming prediction over --rows rows; peak RSS")
@@ -310,6 +375,12 @@ def main() -> None:
         START_ENV["BEAM"] = str(args.beam)
     if args.memory:
         memory_check(args.rows, args.model)
+        return
+    if args.bn_only:
+        if args.threads:
+            import torch
+            torch.set_num_threads(args.threads)
+        show_bn(bench_bn_fold(data(args.infer_rows, seed=1)[0], args.rounds))
         return
     if args.sweep:
         sweep(args)

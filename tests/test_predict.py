@@ -99,3 +99,25 @@ def test_fold_batchnorm_matches_and_removes_bn(model):
     x = X(40)
     assert np.allclose(predict(folded, x), predict(model, x), atol=1e-5)
     assert np.allclose(predict(Predictor(model, fold_bn=True), x), predict(model, x), atol=1e-5)
+
+
+def test_fold_batchnorm_of_convolutions_matches_unfolded_within_1e5_relative():
+    g = GraphBuilder("conv_bn")
+    h = g.input((1, 12, 12))
+    for c in (8, 16):
+        h = g.max_pool2d(g.relu(g.batch_norm(g.conv2d(h, out_channels=c, kernel_size=(3,), bias=False))),
+                         kernel_size=(2,))
+    g.linear(g.flatten(h), out_features=5)
+    m = compile_graph(g.build(), seed=3)
+    w, rng = m.numpy_weights(), np.random.default_rng(4)
+    for k in [k for k in w if k.endswith(".running_var")]:  # statistics as after training, far from 0 / 1
+        b, c = k[:-len(".running_var")], w[k].shape[0]
+        w[k], w[b + ".running_mean"] = rng.uniform(0.3, 3, c).astype(np.float32), rng.normal(0, 1, c).astype(np.float32)
+        w[b + ".weight"], w[b + ".bias"] = rng.uniform(0.5, 2, c).astype(np.float32), rng.normal(0, 1, c).astype(np.float32)
+    m.load_weights(w)
+    folded = fold_batchnorm(m)
+    assert [n.op for n in folded.graph.nodes].count("batch_norm") == 0
+    x = np.random.default_rng(5).standard_normal((64, 1, 12, 12)).astype(np.float32)
+    ref, out = predict(m, x, 32), predict(m, x, 32, fold_bn=True)
+    assert np.abs(out - ref).max() <= 1e-5 * np.abs(ref).max()
+    np.testing.assert_allclose(predict(folded, x), out, rtol=0, atol=0)  # the option is the same folded model
