@@ -148,3 +148,40 @@ def test_opset_range_is_the_exporters(trained, tmp_path):
     path = tmp_path / "o17.onnx"  # the lowest allowed opset exports and runs
     run_node(OnnxWriterNode, {"path": str(path), "opset": 17}, [port])
     assert onnx.load(str(path)).opset_import[0].version == 17
+
+
+def test_writer_records_the_experiment_run_and_logs_the_file(trained, tmp_path):
+    import hashlib
+
+    from nodes.model_port import model_object
+    from uop_engine.model_bundle import ModelBundle
+    from uop_engine.onnx_export import onnx_metadata
+    from uop_engine.store import ExperimentStore
+    bundle = trained[1]
+    db = tmp_path / "exp.sqlite"
+    st = ExperimentStore(db)
+    rid = st.start_run("knime", name="Train Model")  # what Train Model records, its id in the model's record
+    st.end_run(rid)
+    port = model_object(ModelBundle(bundle.graph, bundle.weights, {**bundle.record, "experiment_run_id": rid},
+                                    bundle.classes, bundle.task, bundle.feature_spec))
+    path = tmp_path / "tracked.onnx"
+    res = run_node(OnnxWriterNode, {"path": str(path), "tracking": {"store": str(db)}}, [port])
+    meta = onnx_metadata(str(path))
+    assert meta["experiment_run_id"] == rid and st.get_run(meta["experiment_run_id"])["name"] == "Train Model"
+    assert meta["training_record_id"] == port.spec.data["record_id"]  # the record digest is kept too
+    (art,) = st.get_run(rid)["artifacts"]
+    assert art["path"] == str(path.resolve()) and art["kind"] == "onnx" and art["size"] == path.stat().st_size
+    assert art["sha256"] == hashlib.sha256(path.read_bytes()).hexdigest() and not res.warnings
+    # tracking off: the metadata still names the run, nothing is logged
+    run_node(OnnxWriterNode, {"path": str(tmp_path / "off.onnx"), "tracking": {"record": False, "store": str(db)}},
+             [port])
+    assert onnx_metadata(str(tmp_path / "off.onnx"))["experiment_run_id"] == rid
+    assert len(st.get_run(rid)["artifacts"]) == 1
+    # a store without that run: the file is written, the node warns
+    res = run_node(OnnxWriterNode, {"path": str(tmp_path / "other.onnx"),
+                                    "tracking": {"store": str(tmp_path / "other.sqlite")}}, [port])
+    assert (tmp_path / "other.onnx").exists() and any(f"no run {rid}" in w for w in res.warnings)
+    # a model trained without tracking: no run id in the file, nothing logged
+    run_node(OnnxWriterNode, {"path": str(tmp_path / "plain.onnx"), "tracking": {"store": str(db)}}, [trained[0]])
+    assert "experiment_run_id" not in onnx_metadata(str(tmp_path / "plain.onnx"))
+    assert len(st.get_run(rid)["artifacts"]) == 1

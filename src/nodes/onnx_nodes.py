@@ -52,6 +52,37 @@ def _fail(e: Exception) -> Exception:
     return ValueError(str(e))
 
 
+@knext.parameter_group("Experiment tracking", is_advanced=True)
+class ArtifactSettings:
+    """Log the written file on the training run of the model (see Experiment Runs)."""
+
+    record = knext.BoolParameter("Log the file on the model's run", "When the model was trained with tracking on "
+                                 "(it carries an experiment run id), add the written file to that run's artifacts.",
+                                 True)
+    store = knext.StringParameter("Store file", "SQLite experiment store (empty = the workflow data area).", "")
+
+
+def _log_artifact(ctx, settings: ArtifactSettings, run_id, path: str) -> None:
+    """The file as an artifact of the model's experiment run; a missing run only warns: the file is
+    written either way."""
+    from uop_engine.store import StoreError
+
+    from .experiment_nodes import tracking_store
+    if run_id is None:
+        return
+    store = tracking_store(ctx, settings)
+    if store is None:
+        return
+    try:
+        store.get_run(run_id)
+        store.log_artifact(run_id, path, kind="onnx")
+    except StoreError as e:
+        ctx.set_warning(f"the file was not logged on the model's experiment run: {e} (set the store file the "
+                        "model was trained with)")
+    finally:
+        store.close()
+
+
 @knext.node(name="ONNX Writer", node_type=knext.NodeType.SINK, icon_path="icons/onnx.png", category=onnx_category,
             keywords=["onnx", "export", "deploy", "write"], id="tinyuop_onnx_writer")
 @knext.input_port("Model", "The model to export (Train Model, Model Reader or ONNX Reader).", model_port_type)
@@ -60,9 +91,12 @@ class OnnxWriterNode:
     """Exports a trained model to an ONNX file that production runtimes load.
 
     The batch axis stays dynamic unless a fixed batch size is set. The file carries metadata:
-    the graph hash, the graph JSON (so the ONNX Reader restores the exact graph), the training
-    record id and the class labels. It is checked with `onnx.checker` and written atomically;
-    an existing file is only replaced when overwriting is on.
+    the graph hash, the graph JSON and a digest of the ONNX graph's structure (so the ONNX Reader
+    restores the exact graph, unless the file was edited since), the training record id, the
+    experiment run id of the training (when Train Model recorded it) and the class labels. It is
+    checked with `onnx.checker` and written atomically; an existing file is only replaced when
+    overwriting is on. With tracking on, the written file is logged as an artifact of the model's
+    training run in the experiment store.
     """
 
     path = knext.StringParameter("ONNX file", "Where to write the model (.onnx).", "")
@@ -73,6 +107,7 @@ class OnnxWriterNode:
                                validator=_opset_ok, min_value=MIN_OPSET, max_value=MAX_OPSET)
     static_batch = knext.IntParameter("Fixed batch size", "0 = dynamic batch axis; N = a model for batches of N.",
                                       0, min_value=0, is_advanced=True)
+    tracking = ArtifactSettings()
 
     def _columns(self):
         return knext.Schema.from_columns([
@@ -92,11 +127,15 @@ class OnnxWriterNode:
         _check_target(path, self.if_exists)
         b = obj.bundle
         meta = {"training_record_id": obj.spec.data.get("record_id")} if obj.spec.data.get("record_id") else {}
+        run_id = b.record.get("experiment_run_id")  # set by Train Model when it recorded the run
+        if run_id is not None:
+            meta["experiment_run_id"] = run_id
         try:
             model = export_onnx(b.graph, b.weights, path, opset=self.opset, dynamic_batch=self.static_batch == 0,
                                 batch_size=self.static_batch or 1, metadata=meta, class_labels=b.classes)
         except GraphError as e:
             raise _fail(e) from None
+        _log_artifact(exec_context, self.tracking, run_id, path)
         ins = {i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input}
         outs = {o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in model.graph.output}
         return _report_table([{"path": path, "bytes": os.path.getsize(path), "opset": self.opset,

@@ -334,6 +334,9 @@ def _metadata(graph: Graph, metadata: dict | None, class_labels: list | None, di
     record = meta.pop("training_record_id", None) or graph.meta.get("training_record_id")
     if record is not None:
         out[f"{META_PREFIX}training_record_id"] = str(record)
+    run = meta.pop("experiment_run_id", None)  # the training run in the experiment store (the record id is a digest)
+    if run is not None:
+        out[f"{META_PREFIX}experiment_run_id"] = str(run)
     labels = class_labels if class_labels is not None else meta.pop("class_labels", None)
     if labels is not None:
         out[f"{META_PREFIX}class_labels"] = json.dumps([_plain(x) for x in labels])
@@ -356,6 +359,8 @@ def onnx_metadata(model_or_path: Any) -> dict[str, Any]:
             v = json.loads(v)
         elif k == f"{META_PREFIX}graph_json":
             v = Graph.from_json(v)
+        elif k == f"{META_PREFIX}experiment_run_id" and v.isdigit():
+            v = int(v)  # as ExperimentStore.get_run takes it
         out[k[len(META_PREFIX):] if k.startswith(META_PREFIX) else k] = v
     return out
 
