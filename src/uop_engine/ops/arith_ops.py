@@ -194,7 +194,8 @@ def _isclose_onnx(c, xs, p, ts):
 
 _op("isclose", "Is Close", "|a - b| <= atol + rtol * |b| (bool); equal infinities are close.", ("a", "b"),
     lambda ts, p: "bool", _isclose_lower, _isclose_onnx,
-    params=(Param("rtol", FLOAT, 1e-5, "relative tolerance", min=0.0), Param("atol", FLOAT, 1e-8, "absolute tolerance", min=0.0),
+    params=(Param("rtol", FLOAT, 1e-5, "relative tolerance", min=0.0),
+            Param("atol", FLOAT, 1e-8, "absolute tolerance", min=0.0),
             Param("equal_nan", BOOL, False, "count NaN == NaN as close")), keywords=("allclose", "approximately equal"))
 
 
