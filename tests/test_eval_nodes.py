@@ -120,3 +120,48 @@ def test_roc_refuses_probability_columns_of_the_wrong_type(preds):
         configure_node(RocNode, {"true_column": "y"}, [schema])
     with pytest.raises(knext.InvalidParametersError, match="not numeric"):
         configure_node(RocNode, {"true_column": "y", "score_columns": ["P (y=b)"], "positive_class": "b"}, [schema])
+
+
+def test_evaluation_runs_record_data_fingerprint_device_and_model(preds, tmp_path):
+    from nodes.model_port import model_object
+    from uop_engine import GraphBuilder, compile_graph
+    from uop_engine.model_bundle import ModelBundle
+    from uop_engine.store import ExperimentStore
+    from uop_engine.train import array_fingerprint
+    df = preds[0]
+    db = tmp_path / "exp.sqlite"
+    track = {"store": str(db)}
+    g = GraphBuilder("scored")
+    g.output(g.softmax(g.linear(g.input((1,), name="other"), out_features=3), axis=-1), "p")
+    graph = g.build()
+    model = model_object(ModelBundle(graph, compile_graph(graph, seed=0).numpy_weights(), {"experiment_run_id": 3},
+                                     ["a", "b", "c"], "classification"))
+    cols = {"true_column": "y", "predicted_column": "Prediction (y)", "tracking": track}
+    run_node(ClassificationScorerNode, cols, [table_from_pandas(df), model])
+    run_node(ClassificationScorerNode, cols, [table_from_pandas(df)])
+    changed = df.copy()
+    changed.loc[0, "Prediction (y)"] = "c" if df.loc[0, "Prediction (y)"] != "c" else "a"
+    run_node(ClassificationScorerNode, cols, [table_from_pandas(changed)])
+    st = ExperimentStore(db)
+    changed_run, plain, with_model = st.list_runs()  # newest first
+    want = array_fingerprint({"y": df["y"].to_numpy(object), "Prediction (y)": df["Prediction (y)"].to_numpy(object)})
+    assert with_model["data_fingerprint"] == plain["data_fingerprint"] == want
+    assert changed_run["data_fingerprint"] not in (None, want)  # one changed prediction: other data
+    assert with_model["graph_hash"] == graph.hash() and plain["graph_hash"] is None
+    assert with_model["tags"]["model_experiment_run_id"] == 3 and with_model["tags"]["model_graph_hash"] == graph.hash()
+    assert with_model["tags"]["columns"] == {"true": "y", "predicted": "Prediction (y)"}
+    assert with_model["tags"]["rows"] == len(df) and with_model["env"]["device"] == "CPU (numpy)"
+    assert st.last_metrics(with_model["id"])["macro/f1"] == pytest.approx(
+        sk.f1_score(df["y"], df["Prediction (y)"], average="macro"))
+    # ROC and Regression Scorer record their scored columns too
+    run_node(RocNode, {"true_column": "y", "tracking": track}, [table_from_pandas(df), model])
+    reg = pd.DataFrame({"t": R.standard_normal(20), "p": R.standard_normal(20)})
+    run_node(RegressionScorerNode, {"true_column": "t", "predicted_column": "p", "tracking": track},
+             [table_from_pandas(reg)])
+    reg_run, roc_run = st.list_runs()[:2]
+    probs = [f"P (y={c})" for c in "abc"]
+    assert roc_run["data_fingerprint"] == array_fingerprint(
+        {"y": df["y"].to_numpy(object), **{c: df[c].to_numpy(np.float64) for c in probs}})
+    assert roc_run["graph_hash"] == graph.hash()
+    assert reg_run["data_fingerprint"] == array_fingerprint({"t": reg["t"].to_numpy(), "p": reg["p"].to_numpy()})
+    assert reg_run["env"]["device"] == "CPU (numpy)" and reg_run["status"] == "finished"

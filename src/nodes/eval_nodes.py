@@ -5,6 +5,7 @@ import knime.extension as knext
 
 from ._base import evaluation_category
 from .experiment_nodes import TrackingSettings, tracking_store
+from .model_port import model_port_type
 
 _NUM = (knext.double(), knext.int32(), knext.int64())
 
@@ -66,11 +67,45 @@ def _column(table, name: str):
     return np.asarray(col.to_pylist(), dtype=object)
 
 
-def _record(ctx, tracking, metrics: dict, name: str) -> None:
+_MODEL_DOC = ("Optional: the model that made the predictions. Its graph (hash) and training run are recorded with "
+              "the scores.")
+SCORING_DEVICE = "CPU (numpy)"  # the scores are computed with numpy on the host, whatever ran the model
+
+
+def _flat(d: dict, prefix: str = "") -> dict[str, float]:
+    out: dict[str, float] = {}
+    for k, v in d.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}/"))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+            out[f"{prefix}{k}"] = float(v)
+    return out
+
+
+def _record(ctx, tracking, metrics: dict, name: str, scored: dict, model=None) -> None:
+    """One finished evaluation run: the metrics, a fingerprint of the scored columns (so two runs
+    on the same rows can be told apart from runs on other rows), the scoring device and, with a
+    model connected, its graph and training run."""
     store = tracking_store(ctx, tracking)
-    if store is not None:
-        from uop_engine.store import record_evaluation
-        record_evaluation(store, metrics, project=tracking.project or "knime", name=tracking.run_name or name)
+    if store is None:
+        return
+    from uop_engine.train import array_fingerprint
+    cols = {role: col for role, (col, _) in scored.items()}
+    tags = {"kind": "evaluation", "columns": cols, "rows": int(len(next(iter(scored.values()))[1]))}
+    graph = None
+    if model is not None:
+        graph = model.bundle.graph
+        tags.update(model_graph_hash=graph.hash(), model_record_id=model.spec.data.get("record_id"),
+                    model_experiment_run_id=model.bundle.record.get("experiment_run_id"))
+    rid = store.start_run(tracking.project or "knime", name=tracking.run_name or name, tags=tags, graph=graph,
+                          data_fingerprint=array_fingerprint({col: a for col, a in scored.values()}),
+                          device=SCORING_DEVICE)
+    try:
+        store.log_metrics(rid, _flat(metrics))
+    except BaseException:
+        store.end_run(rid, "failed")
+        raise
+    store.end_run(rid, "finished")
 
 
 _SCORES = [("class", knext.string()), ("precision", knext.double()), ("recall", knext.double()),
@@ -81,6 +116,7 @@ _SCORES = [("class", knext.string()), ("precision", knext.double()), ("recall", 
             category=evaluation_category, keywords=["score", "accuracy", "f1", "precision", "recall", "kappa",
                                                     "confusion matrix"], id="tinyuop_classification_scorer")
 @knext.input_table("Predictions", "A table with a true-class column and a predicted-class column.")
+@knext.input_port("Model", _MODEL_DOC, model_port_type, optional=True)
 @knext.output_table("Scores", "Per class precision, recall, F1 and support; then macro, weighted and overall rows "
                     "with accuracy and Cohen's kappa.")
 @knext.output_table("Confusion matrix", "Rows: true classes; one column per predicted class.")
@@ -88,24 +124,26 @@ _SCORES = [("class", knext.string()), ("precision", knext.double()), ("recall", 
 class ClassificationScorerNode:
     """Scores class predictions: accuracy, per-class precision/recall/F1, macro and weighted
     averages, Cohen's kappa and the confusion matrix (results equal scikit-learn's). A class
-    that is never predicted has precision 0. The run is recorded in the experiment store."""
+    that is never predicted has precision 0. The run is recorded in the experiment store with a
+    fingerprint of the scored columns and, with the model connected, the model's graph."""
 
     true_column = knext.ColumnParameter("True class column", "The actual classes.", port_index=0)
     predicted_column = knext.ColumnParameter("Predicted class column", "The predicted classes (e.g. "
                                              "'Prediction (target)' from Run Inference).", port_index=0)
     tracking = TrackingSettings()
 
-    def configure(self, config_context, schema):
+    def configure(self, config_context, schema, model_spec=None):
         _need(schema, self.true_column, "true class column")
         _need(schema, self.predicted_column, "predicted class column")
         _same_kind(schema, self.true_column, self.predicted_column)
         return _schema(_SCORES), None  # the confusion matrix has a column per class: known in execute
 
-    def execute(self, exec_context, table):
+    def execute(self, exec_context, table, model=None):
         from uop_engine.errors import DataError
         from uop_engine.metrics import classification_report, confusion_png
+        truth, pred = _column(table, self.true_column), _column(table, self.predicted_column)
         try:
-            rep = classification_report(_column(table, self.true_column), _column(table, self.predicted_column),
+            rep = classification_report(truth, pred,
                                         names=(f"the true class column '{self.true_column}'",
                                                f"the predicted class column '{self.predicted_column}'"))
         except DataError as e:
@@ -119,7 +157,8 @@ class ClassificationScorerNode:
         cm_cols = [("true class", knext.string())] + [(lab, knext.int64()) for lab in labels]
         cm_rows = [{"true class": lab, **dict(zip(labels, row))} for lab, row in zip(labels, rep["confusion_matrix"])]
         _record(exec_context, self.tracking, {k: rep[k] for k in ("accuracy", "kappa", "macro", "weighted")},
-                "Classification Scorer")
+                "Classification Scorer", {"true": (self.true_column, truth), "predicted": (self.predicted_column, pred)},
+                model)
         return (_table(rows, _SCORES), _table(cm_rows, cm_cols),
                 knext.view_png(confusion_png(rep["confusion_matrix"], labels)))
 
@@ -134,6 +173,7 @@ _CURVES = [("curve", knext.string()), ("class", knext.string()), ("threshold", k
             category=evaluation_category, keywords=["roc", "auc", "precision recall", "average precision", "curve"],
             id="tinyuop_roc")
 @knext.input_table("Predictions", "The true class column and one probability (score) column per class.")
+@knext.input_port("Model", _MODEL_DOC, model_port_type, optional=True)
 @knext.output_table("Areas", "Per class AUC and average precision; a last row with the macro averages.")
 @knext.output_table("Curves", "ROC points (x = false positive rate, y = true positive rate) and precision-recall "
                     "points (x = recall, y = precision) per class and threshold.")
@@ -161,14 +201,14 @@ class RocNode:
             _need(schema, c, "score column", numeric=True)
         return cols
 
-    def configure(self, config_context, schema):
+    def configure(self, config_context, schema, model_spec=None):
         _need(schema, self.true_column, "true class column")
         cols = self._scores(schema)
         if len(cols) == 1 and not self.positive_class:
             raise knext.InvalidParametersError("one score column: name the positive class it scores")
         return _schema(_AUC), _schema(_CURVES)
 
-    def execute(self, exec_context, table):
+    def execute(self, exec_context, table, model=None):
         import numpy as np
 
         from uop_engine.errors import DataError
@@ -203,7 +243,9 @@ class RocNode:
         _record(exec_context, self.tracking, {"macro_auc": rep["macro_auc"],
                                               "macro_average_precision": rep["macro_average_precision"],
                                               "auc": {str(p["class"]): p["auc"] for p in rep["per_class"]}},
-                "ROC / Precision-Recall")
+                "ROC / Precision-Recall",
+                {"true": (self.true_column, truth), **{f"score {i}": (c, scores[:, i]) for i, c in enumerate(cols)}},
+                model)
         return _table(areas, _AUC), _table(curves, _CURVES), knext.view_png(roc_png(rep))
 
 
@@ -214,10 +256,12 @@ _REG = [("metric", knext.string()), ("value", knext.double())]
             category=evaluation_category, keywords=["mse", "rmse", "mae", "r2", "regression", "score"],
             id="tinyuop_regression_scorer")
 @knext.input_table("Predictions", "A numeric true-value column and a numeric predicted-value column.")
+@knext.input_port("Model", _MODEL_DOC, model_port_type, optional=True)
 @knext.output_table("Scores", "MSE, RMSE, MAE, R^2 and the row count.")
 class RegressionScorerNode:
     """Scores numeric predictions: mean squared error, its root, mean absolute error and R^2
-    (as scikit-learn). The run is recorded in the experiment store."""
+    (as scikit-learn). The run is recorded in the experiment store with a fingerprint of the
+    scored columns and, with the model connected, the model's graph."""
 
     true_column = knext.ColumnParameter("True value column", "The actual values.", port_index=0,
                                         column_filter=_numeric)
@@ -225,18 +269,19 @@ class RegressionScorerNode:
                                              column_filter=_numeric)
     tracking = TrackingSettings()
 
-    def configure(self, config_context, schema):
+    def configure(self, config_context, schema, model_spec=None):
         _need(schema, self.true_column, "true value column", numeric=True)
         _need(schema, self.predicted_column, "predicted value column", numeric=True)
         return _schema(_REG)
 
-    def execute(self, exec_context, table):
+    def execute(self, exec_context, table, model=None):
         from uop_engine.errors import DataError
         from uop_engine.metrics import regression_report
+        truth, pred = _column(table, self.true_column).astype(float), _column(table, self.predicted_column).astype(float)
         try:
-            rep = regression_report(_column(table, self.true_column).astype(float),
-                                    _column(table, self.predicted_column).astype(float))
+            rep = regression_report(truth, pred)
         except DataError as e:
             raise ValueError(str(e)) from None
-        _record(exec_context, self.tracking, rep, "Regression Scorer")
+        _record(exec_context, self.tracking, rep, "Regression Scorer",
+                {"true": (self.true_column, truth), "predicted": (self.predicted_column, pred)}, model)
         return _table([{"metric": k, "value": float(v)} for k, v in rep.items()], _REG)
