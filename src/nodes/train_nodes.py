@@ -98,6 +98,16 @@ class EarlyStopSettings:
     restore_best = knext.BoolParameter("Restore best weights", "Keep the best epoch's weights.", True)
 
 
+@knext.parameter_group("Memory", is_advanced=True)
+class MemorySettings:
+    """How much of the training table is held in memory."""
+
+    limit_mb = knext.DoubleParameter(
+        "In-memory limit (MB)", "A training table whose features (as float32) take more than this is streamed: "
+        "every epoch reads the table's batches again and shuffles the rows within a buffer of this size "
+        "(reproducible with the seed). 0 = always load the whole table.", 4096.0, min_value=0.0)
+
+
 # tinygrad 0.14's accelerator backends by the names it uses (Device["CUDA"], ...); 'other' takes a typed name
 DEVICE_CHOICES = ["auto", "CPU", "CUDA", "NV", "AMD", "METAL", "CL", "QCOM", "WEBGPU", "other"]
 
@@ -239,6 +249,7 @@ class TrainModelNode(TrainingSetup):
     sched = ScheduleSettings()
     early = EarlyStopSettings()
     runtime = RuntimeSettings()
+    memory = MemorySettings()
     tracking = TrackingSettings()
 
     def _metrics_schema(self, cfg, has_val: bool):
@@ -289,9 +300,17 @@ class TrainModelNode(TrainingSetup):
                               tags={"task": cfg.task, "node": "Train Model"},
                               extra_params={"features": list(spec.features), "target": spec.target})
         try:
-            result = train_table(base, table.to_pyarrow(), spec, cfg,
-                                 None if val_table is None else val_table.to_pyarrow(), progress=progress,
-                                 should_stop=exec_context.is_canceled, on_epoch=None if run is None else run.epoch)
+            kw = dict(progress=progress, should_stop=exec_context.is_canceled,
+                      on_epoch=None if run is None else run.epoch)
+            buffer_rows = self._stream_buffer(table, spec, cfg)
+            if buffer_rows:  # larger than the memory limit: read the table's batches again every epoch
+                from uop_engine.stream_train import TableStream, train_table_streamed
+                val = None if val_table is None else TableStream(val_table.batches, spec, buffer_rows=buffer_rows)
+                result = train_table_streamed(base, TableStream(table.batches, spec, buffer_rows=buffer_rows), cfg,
+                                              val, **kw)
+            else:
+                result = train_table(base, table.to_pyarrow(), spec, cfg,
+                                     None if val_table is None else val_table.to_pyarrow(), **kw)
         except TrainingCancelled as e:
             if run is not None:
                 run.end("cancelled", str(e))
@@ -319,6 +338,15 @@ class TrainModelNode(TrainingSetup):
         bundle = result.bundle(feature_spec=result.feature_spec)
         has_val = val_table is not None or cfg.validation_split > 0
         return model_object(bundle), self._metrics_table(result.history, cfg, has_val), self._view(result.history)
+
+    def _stream_buffer(self, table, spec, cfg) -> int:
+        """Rows of the shuffle buffer when the table's float32 features exceed the memory limit, else 0."""
+        import numpy as np
+        limit = self.memory.limit_mb * 2**20
+        row_bytes = 4 * sum(int(np.prod(s)) for s in spec.shapes.values()) + 8  # features + target
+        if limit <= 0 or table.num_rows * row_bytes <= limit:
+            return 0
+        return max(cfg.batch_size, int(limit // row_bytes))
 
     def _warn_many_classes(self, ctx, cfg, result) -> None:
         """Cross-entropy over a target of many fractional values is almost surely a regression."""

@@ -65,6 +65,24 @@ def spec_for_graph(schema_or_table: Any, graph_or_model: Any, features: Any, tar
     return spec
 
 
+def resolve_training_spec(graph_or_model: Any, spec: FeatureSpec | dict, cfg: Any) -> FeatureSpec:
+    """A copy of `spec` ready for training: target checked, the task from the loss, the class list
+    of the model being fine-tuned (so class ids keep their meaning)."""
+    from .model_bundle import ModelBundle
+    spec = FeatureSpec.from_dict(spec.to_dict() if isinstance(spec, FeatureSpec) else spec)  # resolved on a copy
+    if spec.target is None:
+        raise DataError("training needs a target column; set the spec's target")
+    if isinstance(graph_or_model, ModelBundle) and graph_or_model.classes is not None and spec.classes is None:
+        spec.classes = list(graph_or_model.classes)
+    if cfg.task in ("classification", "binary", "regression"):
+        if spec.task in ("auto", "none"):
+            spec.task = cfg.task
+        elif spec.task != cfg.task:
+            raise DataError(f"the loss '{cfg.loss}' is for {cfg.task} but the feature spec's task is '{spec.task}'; "
+                            "choose a matching loss or task")
+    return spec
+
+
 def train_table(graph_or_model: Any, table: Any, spec: FeatureSpec | dict, config: Any = None,
                 val_table: Any = None, *, progress: Callable[[float, str], None] | None = None,
                 should_stop: Callable[[], bool] | None = None, initial_weights: Any = None,
@@ -73,21 +91,10 @@ def train_table(graph_or_model: Any, table: Any, spec: FeatureSpec | dict, confi
 
     Returns the TrainResult of `uop_engine.train.train`, with `.feature_spec` (the resolved spec
     as a dict: classes, image size) and the spec plus skipped-row counts in its record."""
-    from .model_bundle import ModelBundle
     from .train import TrainConfig, train
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config or {})
-    spec = FeatureSpec.from_dict(spec.to_dict() if isinstance(spec, FeatureSpec) else spec)  # resolved on a copy
-    if spec.target is None:
-        raise DataError("training needs a target column; set the spec's target")
+    spec = resolve_training_spec(graph_or_model, spec, cfg)
     base = graph_or_model
-    if isinstance(base, ModelBundle) and base.classes is not None and spec.classes is None:
-        spec.classes = list(base.classes)  # fine-tuning keeps the model's class ids
-    if cfg.task in ("classification", "binary", "regression"):
-        if spec.task in ("auto", "none"):
-            spec.task = cfg.task
-        elif spec.task != cfg.task:
-            raise DataError(f"the loss '{cfg.loss}' is for {cfg.task} but the feature spec's task is '{spec.task}'; "
-                            "choose a matching loss or task")
     stats: dict = {}
     X, y = table_to_arrays(table, spec, stats=stats)
     if y is None or len(y) == 0:

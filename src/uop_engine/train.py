@@ -88,12 +88,27 @@ def train(graph_or_model: Any, X: Any, y: Any, config: TrainConfig | dict | None
     """Train a graph (or CompiledModel / ModelBundle, for fine-tuning) on arrays.
 
     X is an array for a one-input graph or a dict {input name: array}; y holds targets (class
-    ids or labels for cross_entropy). Returns a TrainResult; see the module docs for
-    cancellation and NaN handling. `resume_from` continues from a checkpoint file or folder."""
+    ids or labels for cross_entropy). X (and X_val) may instead be a streamed table
+    (uop_engine.stream_train.TableStream, y None) that is read again every epoch. Returns a
+    TrainResult; see the module docs for cancellation and NaN handling. `resume_from` continues
+    from a checkpoint file or folder."""
     cfg = config if isinstance(config, TrainConfig) else TrainConfig.from_dict(config or {})
     trainer = Trainer(graph_or_model, cfg, initial_weights=initial_weights, classes=classes)
     return trainer.fit(X, y, X_val, y_val, progress=progress, should_stop=should_stop,
                        data_fingerprint=data_fingerprint, resume_from=resume_from, on_epoch=on_epoch)
+
+
+def _fingerprint(data: Any, val: Any) -> str:
+    """Arrays in memory: array_fingerprint of them all; a streamed source: the one its scan computed."""
+    if hasattr(data, "arrays") and (val is None or hasattr(val, "arrays")):
+        return array_fingerprint(*data.arrays(), *(val.arrays() if val is not None else []))
+    return data.fingerprint(val)
+
+
+def _check_rows(seen: int, expected: int, what: str) -> None:
+    if seen != expected:  # only a streamed table can do this: it was changed between two reads
+        raise DataError(f"{what} read {seen} rows but the table had {expected} when training started; the table "
+                        "changed while training (rerun with an unchanging table)")
 
 
 class Trainer:
@@ -215,27 +230,36 @@ class Trainer:
     def _key(arrs: list[np.ndarray]) -> tuple:
         return tuple((a.shape, a.dtype.str) for a in arrs)
 
-    def evaluate(self, X: Any, y: Any = None, *, _prepared: tuple | None = None) -> dict[str, float]:
+    def evaluate(self, X: Any, y: Any = None, *, _rows: Any = None) -> dict[str, float]:
         """Loss and accuracy (classification) or MAE (regression) over a dataset, in inference mode."""
         from tinygrad import Context, Tensor
-        xs, t = _prepared if _prepared is not None else self._prepare(X, y, "X")
-        n, bs = t.shape[0], self.config.batch_size
-        tot = np.zeros(3, np.float64)
+        rows = _rows if _rows is not None else self._rows(X, y, "X")
+        tot, seen = np.zeros(3, np.float64), 0
         with Context(**beam_ctx(self.config.beam)):
-            for i in range(0, n, bs):
-                arrs = [a[i:i + bs] for a in xs] + [t[i:i + bs]]
+            for arrs in rows.batches(self.config.batch_size, None):
                 s = self._eval_fn(self._key(arrs))(*[Tensor(a, device=self.device) for a in arrs]).numpy()
                 tot += [s[0] * arrs[-1].shape[0], s[1], s[2]]
-        return self._metrics(tot, n, t)
+                seen += arrs[-1].shape[0]
+        _check_rows(seen, rows.n, "evaluation")
+        return self._metrics(tot, rows.n, rows.per_row)
 
-    def _metrics(self, tot: np.ndarray, n: int, t: np.ndarray, prefix: str = "") -> dict[str, float]:
-        m = {f"{prefix}loss": float(tot[0] / n)}
+    def _metrics(self, tot: np.ndarray, n: int, per_row: int) -> dict[str, float]:
+        m = {"loss": float(tot[0] / n)}
         if self.config.task in ("classification", "binary"):
-            per_row = int(np.prod(t.shape[1:], dtype=np.int64)) or 1
-            m[f"{prefix}accuracy"] = float(tot[1] / (n * per_row))
+            m["accuracy"] = float(tot[1] / (n * per_row))
         elif self.config.task == "regression":
-            m[f"{prefix}mae"] = float(tot[2] / t.size)
+            m["mae"] = float(tot[2] / (n * per_row))
         return m
+
+    def _rows(self, X: Any, y: Any, what: str) -> Any:
+        """The rows to train or score on: prepared arrays in memory, or a streamed source (anything
+        with `bind_trainer`, e.g. stream_train.TableStream) whose batches are prepared as they come."""
+        if hasattr(X, "bind_trainer"):
+            if y is not None:
+                raise DataError(f"{what} is a streamed table that holds its own targets; leave the targets empty")
+            return X.bind_trainer(lambda Xb, yb: self._prepare(Xb, yb, what), self.model)
+        from .train_rows import InMemoryRows
+        return InMemoryRows(*self._prepare(X, y, what))
 
     def _prepare(self, X: Any, y: Any, what: str) -> tuple[list[np.ndarray], np.ndarray]:
         from .losses import prepare_targets
@@ -261,13 +285,13 @@ class Trainer:
         from .optim import make_schedule
         cfg, dev = self.config, self.device
         started = time.time()
-        xs, t = self._prepare(X, y, "X")
-        val = self._prepare(X_val, y_val, "X_val") if X_val is not None else None
+        data = self._rows(X, y, "X")
+        val = self._rows(X_val, y_val, "X_val") if X_val is not None else None
         if val is None and cfg.validation_split > 0:
-            xs, t, val = self._split(xs, t)
-        fp = data_fingerprint or array_fingerprint(*xs, t, *(val[0] + [val[1]] if val else []))
+            data, val = data.split(cfg.validation_split, cfg.seed)
+        fp = data_fingerprint or _fingerprint(data, val)
         self._check_monitor(val is not None)
-        n, bs = t.shape[0], cfg.batch_size
+        n, bs = data.n, cfg.batch_size
         spe = -(-n // bs)
         lr_at = make_schedule(cfg.schedule, cfg.lr, steps_per_epoch=spe, epochs=cfg.epochs, step_size=cfg.step_size,
                               gamma=cfg.gamma, min_lr=cfg.min_lr, warmup_steps=cfg.warmup_steps or cfg.warmup_epochs * spe,
@@ -288,20 +312,22 @@ class Trainer:
         def result(reason: str) -> TrainResult:
             if cfg.early_stopping and cfg.restore_best and st["best_weights"] is not None:
                 self.model.load_weights(st["best_weights"])
-            rec = self._record(started, st, n, 0 if val is None else val[1].shape[0], fp, reason, resume_from)
+            rec = self._record(started, st, n, 0 if val is None else val.n, fp, reason, resume_from)
             return TrainResult(self.model, st["history"], rec, self.classes, cfg.task, st["best_epoch"], reason, checkpoints)
 
         with Context(TRAINING=1, **beam_ctx(cfg.beam)):
             for epoch in range(st["epoch"], cfg.epochs):
                 t0 = time.perf_counter()
-                order = np.random.default_rng([cfg.seed, epoch]).permutation(n) if cfg.shuffle else np.arange(n)
-                tot = np.zeros(3, np.float64)
+                tot, seen = np.zeros(3, np.float64), 0
+                batches = data.batches(bs, (cfg.seed, epoch) if cfg.shuffle else None)
                 for b in range(spe):
                     if should_stop is not None and should_stop():
                         raise TrainingCancelled(f"training cancelled at epoch {epoch + 1}, batch {b + 1}",
                                                 result("cancelled"))
-                    idx = order[b * bs:(b + 1) * bs]
-                    arrs = [a[idx] for a in xs] + [t[idx]]
+                    arrs = next(batches, None)
+                    if arrs is None:
+                        break
+                    seen += arrs[-1].shape[0]
                     lr = lr_at(st["step"])
                     ts = [Tensor(a, device=dev) for a in arrs]
                     if self._lr_input:
@@ -311,14 +337,15 @@ class Trainer:
                         raise TrainingError(f"the loss became {s[0]} at epoch {epoch + 1}, batch {b + 1} of {spe}; "
                                             f"lower the learning rate (now {lr:g}), set grad_clip_norm, or check the "
                                             "data for extreme values")
-                    tot += [float(s[0]) * len(idx), s[1], s[2]]
+                    tot += [float(s[0]) * arrs[-1].shape[0], s[1], s[2]]
                     st["step"] += 1
                     if progress is not None:
                         progress(st["step"] / total, f"epoch {epoch + 1}/{cfg.epochs}, batch {b + 1}/{spe}, "
                                                      f"loss {float(s[0]):.4f}")
-                m: dict[str, Any] = {"epoch": epoch + 1, **self._metrics(tot, n, t)}
+                _check_rows(seen + sum(a[-1].shape[0] for a in batches), n, f"epoch {epoch + 1}")
+                m: dict[str, Any] = {"epoch": epoch + 1, **self._metrics(tot, n, data.per_row)}
                 if val is not None:
-                    m.update({"val_" + k: v for k, v in self.evaluate(None, _prepared=val).items()})
+                    m.update({"val_" + k: v for k, v in self.evaluate(None, _rows=val).items()})
                 m["lr"] = lr_at(st["step"] - 1)
                 m["seconds"] = time.perf_counter() - t0
                 st["history"].append(m)
@@ -341,16 +368,6 @@ class Trainer:
                     stopped = "early_stopping"
                     break
         return result(stopped)
-
-    def _split(self, xs: list[np.ndarray], t: np.ndarray):
-        n = t.shape[0]
-        nv = int(round(n * self.config.validation_split))
-        if nv < 1 or nv >= n:
-            raise ConfigError(f"training setting 'validation_split' = {self.config.validation_split} leaves "
-                              f"{nv} of {n} rows for validation; choose a share that keeps rows on both sides")
-        perm = np.random.default_rng([self.config.seed, 2**31 - 1]).permutation(n)
-        tr, va = np.sort(perm[nv:]), np.sort(perm[:nv])
-        return [a[tr] for a in xs], t[tr], ([a[va] for a in xs], t[va])
 
     def _check_monitor(self, has_val: bool) -> None:
         cfg = self.config
