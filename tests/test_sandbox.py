@@ -47,7 +47,7 @@ def _one(body: str, **kw):
 def test_good_block_and_tests_pass():
     r = run_tests({"swish_sb.py": GOOD_BLOCK, "test_swish_sb.py": GOOD_TESTS}, timeout_s=30, memory_mb=1024)
     assert r.passed, r.feedback()
-    assert r.reason == "passed" and r.returncode == 0 and r.counts == {"passed": 1, "failed": 0, "errors": 0}
+    assert r.reason == "passed" and r.returncode == 0 and r.counts == {"passed": 1, "failed": 0, "errors": 0, "skipped": 0, "collected": 1}
 
 
 def test_failing_test_reports_the_assertion_traceback():
