@@ -209,3 +209,48 @@ def test_kernels_run_inside_fn_are_diagnosed():
         return a * 2
     rep = inspect_function(eager, [(4,)], device="CPU", runs=1)
     assert "eager_kernels" in {d.code for d in rep.diagnostics} and rep.kernel_count == 1
+
+
+def _stop_at(n: int):
+    """should_stop that says no n times, then yes; counts its calls."""
+    calls = []
+
+    def should_stop() -> bool:
+        calls.append(1)
+        return len(calls) > n
+    return should_stop, calls
+
+
+def test_cancel_is_checked_before_and_after_the_beam_search():
+    from tinygrad.helpers import BEAM, NOOPT
+    from uop_engine.inspect_uops import InspectCancelled
+    shapes = [(4, 4), (4, 4)]
+    stop, calls = _stop_at(10 ** 6)
+    rep = inspect_function(matmul_relu, shapes, device="CPU", beam=1, runs=1, should_stop=stop)
+    n_checks, n_kernels = len(calls), len(rep.kernels)
+    # inputs, UOp graph, before BEAM, one per kernel while compiling, after BEAM (no JIT here)
+    assert n_checks == 4 + n_kernels
+    phases = []
+    for n in range(n_checks):
+        stop, _ = _stop_at(n)
+        with pytest.raises(InspectCancelled) as ei:
+            inspect_function(matmul_relu, shapes, device="CPU", beam=1, runs=1, should_stop=stop)
+        phases.append(ei.value.phase)
+        assert (BEAM.value, NOOPT.value) == (0, 0)  # tinygrad's settings are restored after a cancel
+    assert phases[:3] == ["making the inputs", "building the UOp graph", "compiling (BEAM=1 search)"]
+    assert phases[3].startswith("compiling kernel 1 of") and phases[-1] == "running the kernels (BEAM search done)"
+    assert str(ei.value) == "UOp Inspect cancelled before running the kernels (BEAM search done)"
+
+
+def test_network_picture_goes_first_in_the_html(base):
+    from uop_engine import GraphBuilder
+    from uop_engine.graph_view import graph_svg
+    g = GraphBuilder("net")
+    g.relu(g.linear(g.input((4,)), out_features=2))
+    page = base.to_html(network_svg=graph_svg(g.build()))
+    p = _Collect()
+    p.feed(page)
+    p.close()
+    assert "svg" in p.tags and "script" not in p.tags and not p.urls
+    assert page.index("<h2>Network</h2>") < page.index("<svg") < page.index("<h2>Diagnostics</h2>")
+    assert "linear_1" in "".join(p.text) and "<h2>Network</h2>" not in base.to_html()

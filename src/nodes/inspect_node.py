@@ -5,7 +5,7 @@ import knime.extension as knext
 
 from uop_engine.errors import GraphError
 
-from ._base import graph_category, user_error
+from ._base import check_canceled, graph_category, user_error
 from .ports import graph_port_type
 
 _COLUMNS = [("index", knext.int64()), ("name", knext.string()), ("kind", knext.string()),
@@ -20,13 +20,17 @@ _COLUMNS = [("index", knext.int64()), ("name", knext.string()), ("kind", knext.s
 @knext.input_port("Graph", "The graph to compile and inspect.", graph_port_type)
 @knext.output_table("Kernels", "One row per scheduled kernel: UOp counts, sizes, compile and run time, source.")
 @knext.output_table("Summary", "Metrics of the whole compile: UOp count, kernel count, times, options.")
-@knext.output_view("UOp view", "The summary, diagnostics and every kernel's generated source.")
+@knext.output_view("UOp view", "A picture of the network (layers, shapes, connections), the summary, diagnostics "
+                   "and every kernel's generated source.")
 class UOpInspectNode:
     """Compiles the graph with tinygrad and shows what it became.
 
     Reports the size of the tinygrad UOp graph, the scheduled kernels with their generated
     source (C for the CPU device) and measured time, the cold compile time and whole-run
     times, plus diagnostics. Options: device, TinyJit on/off, BEAM search level, NOOPT.
+    The view starts with a picture of the network: one box per node with its op, output shape
+    (N = batch axis) and parameter count, arrows for the connections. Cancelling stops between
+    phases and between kernels while compiling (where a BEAM search runs).
     """
 
     batch = knext.IntParameter("Batch size", "Samples in the random input batch.", 1, min_value=1)
@@ -47,13 +51,21 @@ class UOpInspectNode:
 
     def execute(self, exec_context, obj):
         import pandas as pd
-        from uop_engine.diagnostics import inspect_graph
-        exec_context.set_progress(0.1, "Compiling the graph with tinygrad")
+        from uop_engine.graph_view import graph_svg
+        from uop_engine.inspect_uops import InspectCancelled
+        check_canceled(exec_context)
+        exec_context.set_progress(0.05, "Drawing the network")
         try:
-            rep = inspect_graph(obj.graph, self.batch, seed=self.seed, device=self.device or None, jit=self.jit,
-                                beam=self.beam, noopt=self.noopt)
+            svg = graph_svg(obj.graph)
+            check_canceled(exec_context)
+            exec_context.set_progress(0.1, "Compiling the graph with tinygrad" + (f" (BEAM={self.beam})" if self.beam else ""))
+            rep = self._inspect(obj.graph, exec_context.is_canceled)
         except GraphError as e:
             raise user_error(e) from None
+        except InspectCancelled:
+            raise RuntimeError("Execution canceled.") from None
+        check_canceled(exec_context)
+        exec_context.set_progress(0.95, "Writing the report")
         rows = rep.kernel_table()
         for r, k in zip(rows, rep.kernels):
             r["source"] = k.source
@@ -64,4 +76,21 @@ class UOpInspectNode:
             elif t == knext.double():
                 kernels[n] = kernels[n].astype("float64")
         summary = pd.DataFrame(rep.summary_table(), columns=["metric", "value", "text"]).astype({"value": "float64"})
-        return knext.Table.from_pandas(kernels), knext.Table.from_pandas(summary), knext.view_html(rep.to_html())
+        return (knext.Table.from_pandas(kernels), knext.Table.from_pandas(summary),
+                knext.view_html(rep.to_html(network_svg=svg)))
+
+    def _inspect(self, graph, should_stop):
+        """As uop_engine.diagnostics.inspect_graph, with `should_stop` asked between phases."""
+        from uop_engine.compile import compile_graph
+        from uop_engine.infer import analyze
+        from uop_engine.inspect_uops import InspectCancelled, inspect_function
+        an = analyze(graph, self.batch)
+        inputs = graph.inputs()
+        dtypes = {an.params[n.id]["dtype"] for n in inputs}
+        model = compile_graph(graph, seed=self.seed, device=self.device or None)
+        if should_stop():
+            raise InspectCancelled("building the model")
+        return inspect_function(lambda *xs: model(*xs), [an.types[n.id][0].shape for n in inputs],
+                                device=self.device or None, jit=self.jit, beam=self.beam, noopt=self.noopt,
+                                dtype=dtypes.pop() if len(dtypes) == 1 else "float32", seed=self.seed,
+                                should_stop=should_stop)
