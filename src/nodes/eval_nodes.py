@@ -157,8 +157,8 @@ class ClassificationScorerNode:
         cm_cols = [("true class", knext.string())] + [(lab, knext.int64()) for lab in labels]
         cm_rows = [{"true class": lab, **dict(zip(labels, row))} for lab, row in zip(labels, rep["confusion_matrix"])]
         _record(exec_context, self.tracking, {k: rep[k] for k in ("accuracy", "kappa", "macro", "weighted")},
-                "Classification Scorer", {"true": (self.true_column, truth), "predicted": (self.predicted_column, pred)},
-                model)
+                "Classification Scorer",
+                {"true": (self.true_column, truth), "predicted": (self.predicted_column, pred)}, model)
         return (_table(rows, _SCORES), _table(cm_rows, cm_cols),
                 knext.view_png(confusion_png(rep["confusion_matrix"], labels)))
 
@@ -277,7 +277,8 @@ class RegressionScorerNode:
     def execute(self, exec_context, table, model=None):
         from uop_engine.errors import DataError
         from uop_engine.metrics import regression_report
-        truth, pred = _column(table, self.true_column).astype(float), _column(table, self.predicted_column).astype(float)
+        truth = _column(table, self.true_column).astype(float)
+        pred = _column(table, self.predicted_column).astype(float)
         try:
             rep = regression_report(truth, pred)
         except DataError as e:

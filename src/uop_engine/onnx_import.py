@@ -5,7 +5,9 @@ constant weight -> linear, BatchNormalization -> batch_norm, Gather on a constan
 embedding, ...). Models written by `export_onnx` carry a hint on each op's first node (op,
 params, value names, weight layout); with `use_hints=True` those groups come back as the
 original op with its exact parameters, so ops exported as several ONNX nodes (RMSNorm,
-attention, GELU below opset 20, ...) round-trip and `graph.hash()` is preserved.
+attention, GELU below opset 20, ...) round-trip and `graph.hash()` is preserved. Hints and the
+stored graph JSON are used only while the nodes still match the digests recorded at export
+(onnx_digest): a file edited afterwards imports as the ONNX ops it now holds.
 
 Everything that cannot be imported is collected and reported in one GraphError: unsupported op
 types with counts and node names, and supported ops used in a way we cannot express (e.g. a
