@@ -1,0 +1,1 @@
+"""Column types, schemas, tables and views shared by every KNIME Python API."""
