@@ -270,3 +270,13 @@ def test_generate_block_node_reports_why_hostile_code_was_stopped(tmp_path):
     assert "for writing outside the sandbox" in msg and "round 4: forbidden: import of 'socket'" in msg
     assert "round 5: forbidden: import of 'subprocess'" in msg
     assert not outside.exists() and not os.path.exists(tmp_path / "lib" / "rms_gen.py")
+
+
+def test_prompt_states_the_screens_rules_so_rounds_are_not_wasted():
+    from llm.block_prompt import first_message
+    from llm.screen import ALLOWED_IMPORTS, DENIED_FIXTURES
+    msg = first_message("a swish block")
+    rules = msg[msg.index("Imports allowed"):msg.index("## Tests")]
+    assert all(m in rules for m in ALLOWED_IMPORTS - {"__future__"})
+    assert all(f in rules for f in DENIED_FIXTURES)
+    assert 'starts with "_"' in rules and "conftest.py" in rules

@@ -29,9 +29,10 @@ A plugin module `<name>.py` calls `define_block(...)` once and keeps the result 
   "fan_in_uniform", "ones", "zeros", "normal" (only when the block has weights).
 - Instead of infer+lower a block may compose existing ops: `expand(sub, refs, p, types) -> [ref]`, adding ops with
   `sub.add(op_name, [input_refs], "local_name", **params)`. Available ops: {ops}.
-- Imports allowed: math, numpy, tinygrad (Tensor, dtypes), uop_engine (plugins, GraphBuilder, compile_graph),
-  pytest, functools, itertools, typing, dataclasses. Nothing that touches files, processes or the network.
-  No eval/exec/open/getattr, no dunder attributes.
+- Imports allowed: {imports}; from tinygrad use Tensor and dtypes, from uop_engine plugins, GraphBuilder
+  and compile_graph. Nothing that touches files, processes or the network. No eval/exec/open/getattr, no
+  attribute whose name starts with "_" (except {dunders}), no conftest.py, and no pytest fixtures
+  {fixtures}: the sandbox refuses them before anything runs.
 
 ## Tests
 A pytest module `test_<name>.py` that imports the block module, builds a small graph with
@@ -86,7 +87,12 @@ def builtin_op_names() -> str:
 
 
 def first_message(description: str, reference_code: str = "", name: str = "") -> str:
-    parts = [FORMAT.replace("{ops}", builtin_op_names()), "", "## Task",
+    from .screen import ALLOWED_DUNDERS, ALLOWED_IMPORTS, DENIED_FIXTURES
+    fmt = (FORMAT.replace("{ops}", builtin_op_names())
+           .replace("{imports}", ", ".join(sorted(ALLOWED_IMPORTS - {"__future__"})))
+           .replace("{dunders}", ", ".join(sorted(ALLOWED_DUNDERS - {"__future__", "__all__", "__version__"})))
+           .replace("{fixtures}", ", ".join(sorted(DENIED_FIXTURES))))
+    parts = [fmt, "", "## Task",
              "Write the plugin module and its tests for this block:",
              f"<description>\n{description.strip()}\n</description>"]
     if reference_code.strip():
