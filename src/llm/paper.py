@@ -35,9 +35,14 @@ def import_paper(source: Any, llm: Any = None, *, password: str | None = None, m
     """See module docs. `source`: a PDF path, an http(s) URL or the PDF's bytes (or pass `paper`)."""
     from .structured import GraphRepairError
     paper = paper or read_pdf(source, password=password, timeout_s=timeout_s)
-    draft = recognise(paper, name)
+    try:
+        draft, rules_error = recognise(paper, name), ""
+    except PaperError as e:
+        if llm is None:
+            raise
+        draft, rules_error = None, str(e)  # the paper's numbers do not fit a template: the model still may
     unmapped = unsupported(paper)
-    warnings = list(draft.warnings) if draft else []
+    warnings: list[str] = []
     calls: list[dict] = []
     if llm is not None:
         calls_before = len(getattr(llm, "calls", []))
@@ -45,7 +50,8 @@ def import_paper(source: Any, llm: Any = None, *, password: str | None = None, m
             graph, rows, llm_unmapped, rounds = llm_draft(paper, llm, draft, max_rounds)
         except GraphRepairError as e:
             if draft is None:
-                raise PaperError(f"{e}; the paper also names no architecture the templates know") from None
+                raise PaperError(f"{e}; " + (f"the rule-based draft failed too: {rules_error}" if rules_error else
+                                             "the paper also names no architecture the templates know")) from None
             warnings.append(f"the LLM gave no valid graph ({e}); the rule-based draft from template "
                             f"'{draft.template}' is used instead")
             calls = call_rows(getattr(llm, "calls", [])[calls_before:])  # paid for even though unused
@@ -55,6 +61,7 @@ def import_paper(source: Any, llm: Any = None, *, password: str | None = None, m
             if name:
                 graph.name = name
             calls = call_rows(getattr(llm, "calls", [])[calls_before:])
+            # the rule-based draft's warnings describe a graph that is not returned: left out
             return PaperImport(graph, head_ref(graph), "llm", draft.template if draft else "", rows, unmapped, paper,
                                rounds, warnings, usage_totals(calls), calls)
     if draft is None:
@@ -62,4 +69,4 @@ def import_paper(source: Any, llm: Any = None, *, password: str | None = None, m
                          f"{', '.join(PRIORITY)} and states no layer sizes (e.g. '32 filters of size 3x3', '128 "
                          "hidden units'). Configure an LLM, or build the graph by hand")
     return PaperImport(draft.graph, head_ref(draft.graph), "template", draft.template, draft.provenance, unmapped, paper,
-                       0, warnings, usage_totals(calls), calls)
+                       0, warnings + draft.warnings, usage_totals(calls), calls)

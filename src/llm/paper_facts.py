@@ -12,7 +12,8 @@ from .paper_pdf import PaperText, Sentence
 _WORDS = {w: i for i, w in enumerate("zero one two three four five six seven eight nine ten eleven twelve thirteen "
                                      "fourteen fifteen sixteen seventeen eighteen nineteen twenty".split())}
 _WORDS.update({"thirty": 30, "forty": 40, "fifty": 50, "sixty": 60, "hundred": 100, "thousand": 1000})
-NUM = r"(?:\d[\d,]*|" + "|".join(sorted(_WORDS, key=len, reverse=True)) + r")"
+# a number is a whole token: "often" holds no "ten", "3x3 kernels" no "3 kernels", "C1" no "1"
+NUM = r"(?:(?<![\w.×-])\d[\d,]*|\b(?:" + "|".join(sorted(_WORDS, key=len, reverse=True)) + r")\b)"
 LIST = NUM + r"(?:\s*(?:,\s*and|,|and|/)\s*" + NUM + r")*"
 
 
@@ -53,7 +54,7 @@ _ACTS = [(r"\bleaky[- ]?relus?\b", "leaky_relu"), (r"\bgelus?\b", "gelu"), (r"\b
 
 
 # ---- reading numbers from the text -------------------------------------------------------------------
-def _first(sentences: Iterable[Sentence], pattern: str, group: int = 1, flags=re.I):
+def _first(sentences: Iterable[Sentence], pattern: str, flags: int = re.I):
     for s in sentences:
         m = re.search(pattern, s.text, flags)
         if m:

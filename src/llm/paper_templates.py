@@ -88,7 +88,9 @@ def recognise(paper: PaperText, name: str | None = None) -> Draft | None:
         how = f"template {tname}"
     t = TEMPLATES[tname]
 
-    def get(key: str, default_key: str | None = None) -> Fact:
+    def get(key: str, default_key: str | None = None, template_only: bool = False) -> Fact:
+        if template_only:
+            return Fact(t.get(key), tsent, how)
         if key in f:
             return f[key]
         if default_key and default_key in f:
@@ -120,17 +122,17 @@ class _Recorder:
                           "source": how, "note": what})
         return ref
 
-    def finish(self, ref: str, template: str = "") -> Draft:
+    def finish(self, ref: str) -> Draft:
         self.add("output", ref, fact=None, what="graph output", name="y")
-        return Draft(self.b.build(check=False), ref, template, self.rows, self.warnings)
+        return Draft(self.b.build(check=False), ref, "", self.rows, self.warnings)
 
 
-def _image_input(r: _Recorder, get, f, vector_ok: bool = False) -> tuple[str, tuple]:
+def _image_input(r: _Recorder, get, f) -> tuple[str, tuple]:
     fact = get("input", "dataset_input")
     shape = tuple(fact.value)
     if len(shape) == 3 and shape[0] == 0:  # channels not stated: dataset, template or 1
-        c = f["dataset_input"].value[0] if "dataset_input" in f else (get("input").value[0] if fact.how != "paper"
-                                                                      else 1)
+        templ = get("input", template_only=True).value or ()
+        c = f["dataset_input"].value[0] if "dataset_input" in f else templ[0] if len(templ) == 3 else 1
         shape = (c or 1,) + shape[1:]
         r.warnings.append(f"the paper gives a {shape[1]}x{shape[2]} input without its channels; {shape[0]} assumed")
     x = r.add("input", fact=fact, what="per-sample input shape", name="x", shape=shape)
@@ -143,9 +145,7 @@ def _classes(get) -> Fact:
 
 def _build_cnn(get, f, name: str) -> Draft:
     r = _Recorder(name)
-    x, shape = _image_input(r, get, f)
-    if len(shape) != 3:
-        shape = (1,) + tuple(shape[-2:]) if len(shape) == 2 else shape
+    x, _ = _image_input(r, get, f)
     convs = get("convs")
     values = convs.value if convs.how == "paper" else [(o, None) for o in convs.value]
     kernel, padding, act = get("kernel"), get("padding"), get("activation")
@@ -223,11 +223,12 @@ def _build_resnet(get, f, name: str) -> Draft:
     x, shape = _image_input(r, get, f)
     act = get("activation")
     stages = get("stages")
-    if "convs" in f:  # channel numbers stated in the text
-        stages = Fact([o for o, _ in f["convs"].value if o] or stages.value, f["convs"].sentence)
+    stated = [o for o, _ in f["convs"].value if o] if "convs" in f else []
+    if stated:  # channel numbers stated in the text
+        stages = Fact(stated, f["convs"].sentence)
     blocks = get("blocks")
     per_stage = max(1, int(blocks.value) // max(1, len(stages.value))) if blocks.how == "paper" else int(blocks.value)
-    h = r.add("conv_block", x, fact=get("stem") if "convs" not in f else stages, what="stem convolution",
+    h = r.add("conv_block", x, fact=stages if stated else get("stem"), what="stem convolution",
               out_channels=int(stages.value[0]), kernel_size=3, activation=act.value or "relu")
     for i, ch in enumerate(stages.value):
         for j in range(per_stage):
