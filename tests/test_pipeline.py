@@ -365,3 +365,28 @@ def test_cross_validate_and_infer_steps_run_for_real(tmp_path):
     assert runs["cv"]["last_metrics"]["accuracy_mean"] == pytest.approx(cvm["accuracy_mean"])
     assert runs["cv"]["graph_hash"] and runs["infer"]["last_metrics"]["n"] == 60
     assert [a["name"] for a in runs["infer"]["artifacts"]] == ["path:preds.parquet"]
+
+
+def test_exported_onnx_names_the_run_that_trained_the_model(tmp_path):
+    from uop_engine import onnx_metadata
+    res = _run(f"""
+        name = "fit_export"
+        [[steps]]
+        name = "data"
+        type = "dataset"
+        params = {{ limit = 120 }}
+        [[steps]]
+        name = "train"
+        type = "train"
+        params = {{ data = "${{data.data}}", epochs = 1, batch_size = 32, {LINEAR} }}
+        [[steps]]
+        name = "export"
+        type = "export_onnx"
+        params = {{ model = "${{train.model}}" }}
+    """, tmp_path)
+    st = _store(tmp_path)
+    train_run = st.get_run(res.run_id)["children"][1]
+    bundle = res["train"]["model"]
+    assert bundle.record["experiment_run_id"] == train_run and len(bundle.record_id) == 16
+    meta = onnx_metadata(res["export"]["path"])
+    assert meta["experiment_run_id"] == train_run and meta["training_record_id"] == bundle.record_id

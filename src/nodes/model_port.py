@@ -8,8 +8,6 @@ Object: ModelBundle bytes (graph JSON + safetensors weights + training record), 
 """
 from __future__ import annotations
 
-import hashlib
-import json
 from typing import Any
 
 import knime.extension as knext
@@ -72,13 +70,6 @@ model_port_type = knext.port_type("TinyUOp Model", ModelPortObject, ModelPortSpe
                                   id="org.tinyuop.builder.ports.ModelPortObject")
 
 
-def record_id(record: dict) -> str | None:
-    """A stable id of a training record (sha256 of its JSON); None for an untrained model."""
-    if not record:
-        return None
-    return hashlib.sha256(json.dumps(record, sort_keys=True, default=str).encode()).hexdigest()[:16]
-
-
 def spec_data(graph, task: str, classes: list | None, feature_spec: dict | None, loss: str | None,
               rec_id: str | None) -> dict:
     from uop_engine.infer import summarize
@@ -92,7 +83,7 @@ def spec_data(graph, task: str, classes: list | None, feature_spec: dict | None,
 def model_spec(bundle: ModelBundle) -> ModelPortSpec:
     loss = (bundle.record.get("config") or {}).get("loss")
     return ModelPortSpec(spec_data(bundle.graph, bundle.task, bundle.classes, bundle.feature_spec, loss,
-                                   record_id(bundle.record)))
+                                   bundle.record_id))
 
 
 def model_object(bundle: ModelBundle) -> ModelPortObject:

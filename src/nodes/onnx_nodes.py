@@ -126,10 +126,8 @@ class OnnxWriterNode:
         path = _path(self.path)
         _check_target(path, self.if_exists)
         b = obj.bundle
-        meta = {"training_record_id": obj.spec.data.get("record_id")} if obj.spec.data.get("record_id") else {}
-        run_id = b.record.get("experiment_run_id")  # set by Train Model when it recorded the run
-        if run_id is not None:
-            meta["experiment_run_id"] = run_id
+        meta = b.onnx_metadata()
+        run_id = meta.get("experiment_run_id")  # set by Train Model when it recorded the run
         try:
             model = export_onnx(b.graph, b.weights, path, opset=self.opset, dynamic_batch=self.static_batch == 0,
                                 batch_size=self.static_batch or 1, metadata=meta, class_labels=b.classes)

@@ -58,6 +58,24 @@ class ModelBundle:
     def graph_hash(self) -> str:
         return self.graph.hash()
 
+    @property
+    def record_id(self) -> str | None:
+        """A stable id of the training record (sha256 of its JSON); None for an untrained model."""
+        if not self.record:
+            return None
+        import hashlib
+        return hashlib.sha256(json.dumps(self.record, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+    def onnx_metadata(self) -> dict[str, Any]:
+        """What an ONNX export of this model records about where it came from: the training record's
+        id and, when training was recorded in the experiment store, that run's id."""
+        meta: dict[str, Any] = {}
+        if self.record_id is not None:
+            meta["training_record_id"] = self.record_id
+        if self.record.get("experiment_run_id") is not None:
+            meta["experiment_run_id"] = self.record["experiment_run_id"]
+        return meta
+
     def manifest(self) -> dict[str, Any]:
         return {"format": BUNDLE_FORMAT, "version": BUNDLE_VERSION, "task": self.task, "classes": self.classes,
                 "feature_spec": _plain(self.feature_spec), "graph_hash": self.graph_hash, "graph_name": self.graph.name}

@@ -89,6 +89,8 @@ def train(data: Dataset, graph: Any, save: bool = True, validate_on_test: bool =
         res = fit(g, data.X_train, data.y_train, cfg, *val, progress=task, classes=data.classes)
     if ctx is not None:
         _describe_run(ctx, g, cfg.seed, (res.record or {}).get("data_fingerprint"))
+        if ctx.run is not None:  # the model remembers the run that trained it (ONNX metadata, artifacts)
+            res.record["experiment_run_id"] = ctx.run.id
         for m in res.history:
             logger.log({k: v for k, v in m.items() if k != "epoch"}, step=int(m["epoch"]))
     bundle = res.bundle(feature_spec=data.feature_spec)
@@ -177,7 +179,8 @@ def export_onnx(model: ModelBundle | str, path: str = "", opset: int = 18, dynam
     from ..onnx_export import export_onnx as export
     b = _bundle(model, ctx)
     p = _out(ctx, path, f"{_step(ctx, 'export_onnx')}.onnx")
-    export(b.graph, b.weights, p, opset=opset, dynamic_batch=dynamic_batch, class_labels=b.classes)
+    export(b.graph, b.weights, p, opset=opset, dynamic_batch=dynamic_batch, class_labels=b.classes,
+           metadata=b.onnx_metadata())
     out: dict[str, Any] = {"path": str(p), "opset": opset}
     if data is not None:
         import onnxruntime as ort
