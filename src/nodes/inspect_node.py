@@ -80,17 +80,6 @@ class UOpInspectNode:
                 knext.view_html(rep.to_html(network_svg=svg)))
 
     def _inspect(self, graph, should_stop):
-        """As uop_engine.diagnostics.inspect_graph, with `should_stop` asked between phases."""
-        from uop_engine.compile import compile_graph
-        from uop_engine.infer import analyze
-        from uop_engine.inspect_uops import InspectCancelled, inspect_function
-        an = analyze(graph, self.batch)
-        inputs = graph.inputs()
-        dtypes = {an.params[n.id]["dtype"] for n in inputs}
-        model = compile_graph(graph, seed=self.seed, device=self.device or None)
-        if should_stop():
-            raise InspectCancelled("building the model")
-        return inspect_function(lambda *xs: model(*xs), [an.types[n.id][0].shape for n in inputs],
-                                device=self.device or None, jit=self.jit, beam=self.beam, noopt=self.noopt,
-                                dtype=dtypes.pop() if len(dtypes) == 1 else "float32", seed=self.seed,
-                                should_stop=should_stop)
+        from uop_engine.diagnostics import inspect_graph
+        return inspect_graph(graph, self.batch, seed=self.seed, device=self.device or None, jit=self.jit,
+                             beam=self.beam, noopt=self.noopt, should_stop=should_stop)
