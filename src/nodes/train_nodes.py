@@ -105,7 +105,7 @@ class MemorySettings:
     limit_mb = knext.DoubleParameter(
         "In-memory limit (MB)", "A training table whose features (as float32) take more than this is streamed: "
         "every epoch reads the table's batches again and shuffles the rows within a buffer of this size "
-        "(reproducible with the seed). 0 = always load the whole table.", 4096.0, min_value=0.0)
+        "(reproducible with the seed). 0 = always load the whole table.", 2048.0, min_value=0.0)
 
 
 # tinygrad 0.14's accelerator backends by the names it uses (Device["CUDA"], ...); 'other' takes a typed name
