@@ -144,6 +144,45 @@ def test_paper_without_a_known_architecture_names_the_fix(tmp_path):
         import_paper(path)
 
 
+def test_numbers_are_whole_tokens(tmp_path):
+    """'often' holds no 'ten' and '5x5 kernels' states a kernel size, not 5 filters: the two layers the
+    paper counts get the template's widths (32, then doubled) and the stated kernel."""
+    paper = [("", "Filters in Practice"),
+             ("2 Network Architecture", "In our experiments the convolutional network uses often filters that are "
+                                        "small. The network has two convolutional layers, each with 5x5 kernels, "
+                                        "followed by 2x2 max pooling. It predicts 10 classes.")]
+    res = import_paper(make_pdf(tmp_path / "often.pdf", paper))
+    convs = [n.params for n in res.graph.nodes if n.op == "conv_block"]
+    assert [(p["out_channels"], p["kernel_size"]) for p in convs] == [(32, 5), (64, 5)]
+    assert all("5x5 kernels" in r["passage"] for r in res.provenance if r["op"] == "conv_block")
+
+
+def test_channel_less_input_takes_the_templates_channels(tmp_path):
+    """A VGG paper with '64x64 input images' and no dataset: VGG's template input is RGB, so 3 channels
+    (not 1), with a warning saying so; height and width are the paper's."""
+    paper = [("", "A VGG Network for Textures"),
+             ("3 Architecture", "We follow the VGG design with max pooling on 64x64 input images and stacks of 3x3 "
+                                "convolutions. The classifier predicts 10 classes.")]
+    res = import_paper(make_pdf(tmp_path / "vgg.pdf", paper))
+    assert res.template == "VGG" and summarize(res.graph).inputs == {"x": (None, 3, 64, 64)}
+    assert res.warnings == ["the paper gives a 64x64 input without its channels; 3 assumed"]
+    assert _row(res, "input")["source"] == "paper" and "64x64 input images" in _row(res, "input")["passage"]
+
+
+def test_resnet_stage_widths_from_the_template_are_labelled_so(tmp_path):
+    """The paper counts convolutions per block but gives no widths: the stem and stage widths are the
+    template's (16, 32, 64), and their provenance says so instead of claiming the paper."""
+    paper = [("", "Residual Learning for Small Images"),
+             ("3 Architecture", "We train a ResNet on CIFAR-10. Each residual block holds two convolutional layers "
+                                "with a shortcut connection.")]
+    res = import_paper(make_pdf(tmp_path / "res.pdf", paper))
+    rows = [r for r in res.provenance if r["op"] in ("conv_block", "residual_block")]
+    assert [r["params"].split(",")[0] for r in rows] == ["out_channels=16"] * 2 + ["out_channels=32",
+                                                                                 "out_channels=64"]
+    assert {r["source"] for r in rows} == {"template ResNet"}
+    assert _row(res, "input")["source"] == "dataset CIFAR-10"
+
+
 # ---- files that cannot be read ---------------------------------------------------------------------
 def test_encrypted_pdf_asks_for_the_password(tmp_path):
     path = make_pdf(tmp_path / "enc.pdf", CNN_PAPER, user_password="s3cret")
@@ -303,6 +342,57 @@ def test_llm_garbage_falls_back_to_the_rules_with_a_warning(cnn_pdf, tmp_path):
     with ScriptedLLMServer(garbage) as srv:
         with pytest.raises(PaperError, match="no valid TinyUOp graph in 2 round.*names no architecture"):
             import_paper(bio, _svc(srv, "anthropic"), max_rounds=2)
+
+
+MISFIT_TRANSFORMER = [("", "Tiny Transformers for Sentiment"),
+                      ("3 Model Architecture", "The encoder is a stack of 2 identical layers, each with 5 attention "
+                                               "heads and d_model = 64. Sequences of 16 tokens from a 1000-word "
+                                               "vocabulary are embedded. The classifier predicts 2 classes.")]
+
+
+def _transformer_graph():
+    from uop_engine.builder import GraphBuilder
+    b = GraphBuilder("tiny_transformer")
+    h = b.embedding(b.input((16,), name="tokens", dtype="int32"), num_embeddings=1000, embedding_dim=64)
+    h = b.transformer_encoder(b.transformer_encoder(h, num_heads=4), num_heads=4)
+    b.output(b.linear(b.mean(h, axis=(1,)), out_features=2), name="logits")
+    return b.build().to_dict()
+
+
+def test_misfit_numbers_do_not_stop_an_llm_import(tmp_path):
+    """5 heads do not divide d_model = 64, so no rule-based draft fits; with an LLM the model's graph
+    is used, without one the error names the misfit and says to configure an LLM."""
+    path = make_pdf(tmp_path / "misfit.pdf", MISFIT_TRANSFORMER)
+    with pytest.raises(PaperError, match="does not fit together.*5 heads do not divide embed_dim 64.*Configure an "
+                                         "LLM"):
+        import_paper(path)
+    with ScriptedLLMServer([_reply(_transformer_graph(), {"embedding_1": "1000-word vocabulary"})]) as srv:
+        res = import_paper(path, _svc(srv, "anthropic"))
+    assert res.source == "llm" and res.template == "" and res.rounds == 1 and res.warnings == []
+    assert summarize(res.graph).outputs == {"logits": (None, 2)}
+    assert next(r for r in res.provenance if r["op"] == "embedding")["source"] == "llm (quote found in the paper)"
+    # neither the model nor the rules give a graph: the error says why for both
+    with ScriptedLLMServer(["no graph here", "still none"]) as srv:
+        with pytest.raises(PaperError, match="no valid TinyUOp graph in 2 round.*the rule-based draft failed too: "
+                                             ".*5 heads do not divide"):
+            import_paper(path, _svc(srv, "openai"), max_rounds=2)
+
+
+def test_unused_rule_draft_warnings_stay_off_llm_results(tmp_path):
+    """The rule draft warns that the 28x28 input has no channels; the LLM's graph (1 channel stated) is
+    returned without that warning. When the LLM fails, its warning comes first, then the draft's."""
+    paper = [(h, t.replace("28x28 grayscale image", "28x28 image").replace(" from the MNIST dataset", ""))
+             for h, t in CNN_PAPER]
+    path = make_pdf(tmp_path / "nochannels.pdf", paper)
+    channels = "the paper gives a 28x28 input without its channels; 1 assumed"
+    assert import_paper(path).warnings == [channels]  # the rule draft's own warning
+    with ScriptedLLMServer([_reply(_graph(), PROV)]) as srv:
+        res = import_paper(path, _svc(srv, "openai"))
+    assert res.source == "llm" and res.template == "CNN" and res.warnings == []
+    with ScriptedLLMServer(["I cannot help with that."]) as srv:
+        res = import_paper(path, _svc(srv, "anthropic"), max_rounds=1)
+    assert res.source == "template" and len(res.warnings) == 2
+    assert res.warnings[0].startswith("the LLM gave no valid graph") and res.warnings[1] == channels
 
 
 def test_llm_answer_cached_then_offline(cnn_pdf, tmp_path):
