@@ -169,6 +169,17 @@ def test_channel_less_input_takes_the_templates_channels(tmp_path):
     assert _row(res, "input")["source"] == "paper" and "64x64 input images" in _row(res, "input")["passage"]
 
 
+def test_conv_kernel_before_pooling_is_no_pooling_window(tmp_path):
+    """In '3x3 convolutions and max pooling' the 3x3 is the kernel: the pooling window stays the
+    template's 2 (a 3x3 window would shrink the 64x64 input to nothing by the fourth stage)."""
+    paper = [("", "A VGG Network for Textures"),
+             ("3 Architecture", "We follow the VGG design with stacks of 3x3 convolutions and max pooling on 64x64 "
+                                "input images. The classifier predicts 10 classes.")]
+    res = import_paper(make_pdf(tmp_path / "vgg3.pdf", paper))
+    convs = [n.params for n in res.graph.nodes if n.op == "conv_block"]
+    assert {(p["kernel_size"], p["pool"], p["pool_size"]) for p in convs} == {(3, "max", 2)}
+    assert summarize(res.graph).outputs == {"y": (None, 10)}
+
 def test_resnet_stage_widths_from_the_template_are_labelled_so(tmp_path):
     """The paper counts convolutions per block but gives no widths: the stem and stage widths are the
     template's (16, 32, 64), and their provenance says so instead of claiming the paper."""

@@ -62,7 +62,10 @@ def _first(sentences: Iterable[Sentence], pattern: str, flags: int = re.I):
     return None, None
 
 
-_POOL_SPAN = re.compile(r"(?:\d+\s*[x×]\s*\d+|\d+-by-\d+)\s*(?:\w+\s+){0,2}(?:max|average|avg|mean)?[- ]?"
+# the words between a size and "pooling" may not name a convolution: in "3x3 convolutions and max pooling"
+# the 3x3 is the kernel, not the pooling window
+_POOL_SPAN = re.compile(r"(?:\d+\s*[x×]\s*\d+|\d+-by-\d+)\s*(?:(?!conv|filter|kernel)\w+\s+){0,2}"
+                        r"(?:max|average|avg|mean)?[- ]?"
                         r"(?:pool\w*|subsampl\w*)|(?:pool\w*|subsampl\w*)[^.;]{0,40}?(?:\d+\s*[x×]\s*\d+)", re.I)
 _IMAGE_SPAN = re.compile(r"\d+\s*[x×]\s*\d+(?:\s*[x×]\s*\d+)?(?=[^.;]{0,25}\b(?:input|image|pixel|resolution|rgb|"
                          r"gr[ae]y))|(?:input|image|images|pixel|resolution)\w*[^.;]{0,25}?\d+\s*[x×]\s*\d+"
