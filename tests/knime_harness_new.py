@@ -158,6 +158,11 @@ def warnings(ctx: Any) -> List[str]:
     return list(ctx._host.warnings)
 
 
+def cancel_checks(ctx: Any) -> int:
+    """How often the node asked is_canceled() on a context from make_exec_context."""
+    return ctx._host.cancel_checks
+
+
 # ---- tables --------------------------------------------------------------------------------------
 def as_received(table: Any, batch_size: Optional[int] = None) -> knext.Table:
     """A Table or BatchOutputTable as the next node receives it (RowIDs and types checked by

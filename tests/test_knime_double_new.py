@@ -180,7 +180,14 @@ def test_parameters_are_per_instance_typed_ranged_and_validated():
     assert a.mode == "SLOW" and kh.extract_settings(a)["model"]["mode"] == "SLOW"
     seen = []
     loose = knext.StringParameter("Loose", "A validator that also takes ints.", "1", validator=seen.append)
-    assert loose.check(5) == 5 and seen == [5]  # a custom validator takes over the type check
+    assert loose.check(5) == 5 and seen == [5]  # a custom validator replaces the built-in checks ...
+
+    def opset_ok(value):
+        if not 17 <= value <= 21:
+            raise ValueError(f"Opset {value} is not supported")
+    opset = knext.IntParameter("Opset", "o", 18, validator=opset_ok, min_value=17, max_value=21)
+    with pytest.raises(ValueError, match="^Opset 13 is not supported$"):  # ... ranges included
+        opset.check(13)
 
 
 def test_settings_json_round_trip_and_invalid_settings():
@@ -308,8 +315,10 @@ def test_progress_is_range_checked_and_folders_exist(tmp_path):
 
 
 def test_cancellation_stops_the_node_or_discards_its_outputs():
+    ctx = kh.make_exec_context(ScaleNode, cancel_after=2)
     with pytest.raises(RuntimeError, match="Execution canceled"):  # stops at its 3rd is_canceled()
-        kh.run_node(ScaleNode, {"column": "x"}, [kh.table_from_pandas(_df(), batch_size=1)], cancel_after=2)
+        kh.run_node(ScaleNode, {"column": "x"}, [kh.table_from_pandas(_df(), batch_size=1)], context=ctx)
+    assert kh.cancel_checks(ctx) == 3 and len(kh.progress(ctx)) == 2
     with pytest.raises(kh.NodeCanceledError, match="returned normally"):  # asked once, then ignored the cancel
         kh.run_node(ScaleNode, {"column": "x"}, [_df()], cancel_after=1)
     assert kh.run_node(ScaleNode, {"column": "x"}, [_df()], cancel_after=2).outputs[1].total == 30.0

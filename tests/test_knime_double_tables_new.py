@@ -128,3 +128,57 @@ def test_schema_json_types_logical_images_and_views():
     assert knext.view_svg('<svg xmlns="http://www.w3.org/2000/svg"/>').render().startswith("<svg")
     from matplotlib.figure import Figure
     assert knext.view_matplotlib(Figure()).render().startswith(b"\x89PNG")
+
+
+class Colour(knext.EnumParameterOptions):
+    RED = ("Red", "r")
+    BLUE = ("Blue", "b")
+
+
+@knext.parameter_group("Layer")
+class Layer:
+    units = knext.IntParameter("Units", "u", 8, min_value=1)
+    act = knext.StringParameter("Activation", "a", "relu")
+
+
+@knext.node("Kinds", knext.NodeType.SOURCE, "icons/x.png", CAT, id="double_new_kinds")
+@knext.input_table("Data", "d", optional=True)
+@knext.output_table("Out", "o")
+class KindsNode:
+    """Enum sets, column filters, dates, paths and parameter arrays."""
+    colours = knext.EnumSetParameter("Colours", "c", [Colour.RED.name], Colour)
+    filt = knext.ColumnFilterParameter("Filter", "f", port_index=0)
+    day = knext.DateTimeParameter("Day", "d", "2024-01-31", min_value="2024-01-01")
+    path = knext.LocalPathParameter("Path", "p", placeholder_text="/data/x.csv")
+    layers = knext.ParameterArray(Layer(), "Layers", "l")
+
+    def configure(self, ctx, schema):
+        return None  # not known before execute
+
+    def execute(self, ctx, table):
+        picked = self.filt.apply(table).column_names if table is not None else []
+        return knext.Table.from_pandas(pd.DataFrame({"value": [
+            ",".join(self.colours), ",".join(picked), self.day.isoformat(),
+            ";".join(f"{g.units}:{g.act}" for g in self.layers), self.path]}))
+
+
+def test_more_parameter_kinds():
+    defaults = kh.default_settings(KindsNode)["model"]
+    assert defaults == {"colours": ["RED"], "filt": {"mode": "MANUAL", "selected": [], "pattern": "",
+                                                      "case_sensitive": True}, "day": "2024-01-31", "path": "",
+                        "layers": []}
+    node = KindsNode()
+    with pytest.raises(ValueError, match=r"\['GREEN'\] are not options of Colour"):
+        node.colours = ["GREEN"]
+    with pytest.raises(ValueError, match="2023-12-31 is before the minimum 2024-01-01"):
+        node.day = "2023-12-31"
+    with pytest.raises(kh.InvalidSettingsError, match=r"layers\[0\]\.units.*0 is smaller than the minimal value 1"):
+        kh.run_node(KindsNode, {"layers": [{"units": 0, "act": "x"}]})
+    params = {"colours": ["BLUE", "RED"], "filt": {"mode": "WILDCARD", "pattern": "l*"}, "path": "/tmp/in.csv",
+              "layers": [{"units": 4, "act": "tanh"}, {"units": 2}]}
+    r = kh.run_node(KindsNode, params, [_df()])
+    assert r.specs == [None] and r.outputs[0].to_pandas()["value"].tolist() == \
+        ["BLUE,RED", "label", "2024-01-31", "4:tanh;2:relu", "/tmp/in.csv"]
+    ui = kh.dialog(KindsNode, {}, [_df()])["ui_schema"]["elements"]
+    assert ui[1]["options"]["possibleValues"] == [{"id": "x", "text": "x"}, {"id": "label", "text": "label"}]
+    assert ui[3]["options"] == {"format": "localFileChooser", "placeholder": "/data/x.csv"}

@@ -22,6 +22,11 @@ class _Context:
         self._host = host
 
     @property
+    def _java_ctx(self) -> HostContext:
+        """KNIME's side of the context (the name some of this project's tests use for it)."""
+        return self._host
+
+    @property
     def flow_variables(self) -> Dict[str, Any]:
         """The node's flow variables; changes are pushed downstream when the call returns."""
         return self._host.flow_variables

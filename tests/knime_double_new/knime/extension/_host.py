@@ -60,6 +60,11 @@ class HostContext:
         return answer
 
     @property
+    def cancel_checks(self) -> int:
+        """How often the node asked is_canceled()."""
+        return self.polls
+
+    @property
     def canceled(self) -> bool:
         return self.cancel_after is not None and self.polls >= self.cancel_after
 

@@ -84,7 +84,7 @@ class Or(And):
 
 class ParameterBase:
     """label, description, default_value (or a callable(version) giving it), validator (a callable
-    that raises on a bad value),
+    that raises on a bad value; it replaces the built-in checks),
     since_version (the release that added it) and is_advanced (shown under advanced settings)."""
 
     _json_type = "string"
@@ -165,16 +165,17 @@ class ParameterBase:
         return self._name
 
     def check(self, value: Any) -> Any:
-        """The value as stored, after the type check, the built-in checks (ranges, options) and the
-        validator. A custom validator takes over the type check: it decides what it accepts."""
-        try:
+        """The value as stored: checked by the parameter's own checks (type, ranges, options) or,
+        when it has one, by its custom validator instead, which then decides what it accepts."""
+        if self._custom_validator is None:
             value = self._coerce(value)
-        except TypeError:
-            if self._custom_validator is None:
-                raise
-        self._check_value(value)
-        if self._custom_validator is not None:
-            self._custom_validator(value)
+            self._check_value(value)
+            return value
+        try:
+            value = self._coerce(value)  # still normalise (ints to floats, options to names) when it can
+        except (TypeError, ValueError):
+            pass
+        self._custom_validator(value)
         return value
 
     def _coerce(self, value: Any) -> Any:
