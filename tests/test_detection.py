@@ -103,14 +103,19 @@ def test_errors_name_the_problem():
         detection_metrics(dt, gt.iloc[:0])
 
 
-def test_detection_node_summary_and_per_class():
+def test_detection_node_summary_and_per_class(tmp_path):
+    from uop_engine.store import ExperimentStore
     dt, gt = random_data(1)
-    res = run_node(DetectionMetricsNode, {}, [table_from_pandas(dt), table_from_pandas(gt)])
+    db = tmp_path / "exp.sqlite"
+    res = run_node(DetectionMetricsNode, {"tracking": {"store": str(db)}}, [table_from_pandas(dt), table_from_pandas(gt)])
     summary, per = res.outputs[0].to_pandas(), res.outputs[1].to_pandas()
     ref = reference(dt, gt)
     got = dict(zip(summary["metric"], summary["value"]))
     np.testing.assert_allclose([got[k] for k in SUMMARY_KEYS], ref.stats, atol=1e-12)
     assert len(per) == 3 and set(per.columns) >= {"class", "ap", "ap50", "recall", "gt_boxes", "detections"}
+    (run,) = ExperimentStore(db).list_runs()  # recorded with a fingerprint of both tables' scored columns
+    assert run["name"] == "Detection Metrics" and run["status"] == "finished" and run["data_fingerprint"]
+    assert ExperimentStore(db).last_metrics(run["id"])["map"] == pytest.approx(got["map"])
     with pytest.raises(knext.InvalidParametersError, match="score column 'conf' is not in the predictions table"):
         configure_node(DetectionMetricsNode, {"predictions": {"score_column": "conf"}},
                        [table_from_pandas(dt).schema, table_from_pandas(gt).schema])

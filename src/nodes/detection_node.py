@@ -177,5 +177,7 @@ class DetectionMetricsNode:
             raise ValueError(str(e)) from None
         summary = [{"metric": k, "value": m[k]} for k in SUMMARY_KEYS] + [{"metric": "images", "value": m["images"]}]
         per = [{**p, "class": str(p["class"])} for p in m["per_class"]]
-        _record(exec_context, self.tracking, {k: m[k] for k in SUMMARY_KEYS}, "Detection Metrics")
+        scored = {f"{side}.{role}": (f"{side}.{role}", frame[role].to_numpy())
+                  for side, frame in (("predictions", dt), ("ground_truth", gt)) for role in frame.columns}
+        _record(exec_context, self.tracking, {k: m[k] for k in SUMMARY_KEYS}, "Detection Metrics", scored)
         return _table(summary, _SUMMARY), _table(per, _PER_CLASS)
