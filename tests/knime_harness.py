@@ -1,343 +1,356 @@
-"""Run KNIME nodes in pytest the way KNIME runs them, against the knime.extension double.
+"""Run KNIME nodes in pytest as KNIME runs them, on the knime.extension test double.
 
-`run_node` does what KNIME does for one node: a fresh instance from the node factory, settings
-as JSON ({"model": ...}, validated then loaded, so validators, min/max and group `validate`
-run), configure with the input specs after a JSON round trip, then a fresh instance for
-execute with the inputs after the transport KNIME uses (tables written to a sink and read
-back in batches, custom port objects through `serialize()` bytes, connection ports by
-reference). Outputs come back as a downstream node would receive them, so results chain:
-`run_node(b, {}, [run_node(a, {}, []).outputs[0]])`. Node exceptions propagate unchanged.
-
-The harness only uses the double's documented objects: the node registry
-`knime.extension.nodes._nodes`, the settings functions of `knime.extension.parameter`, and
-`knime.extension._double_backend` (JavaContext, NodeProxy, Msg transport, registry).
+`run_node` does what KNIME does for one node: the settings JSON ({"model": ...}) is validated,
+then loaded into a fresh node instance (validators, ranges and group `validate` run);
+configure gets the input specs after a JSON round trip; then another fresh instance executes
+with the inputs after KNIME's transport (tables as Arrow IPC batches, custom port objects as
+`serialize()` bytes, connection objects by reference). Outputs come back as the next node
+receives them, so runs chain: `run_node(b, {}, [run_node(a).outputs[0]])`. Exceptions raised
+by a node propagate unchanged.
 """
 from __future__ import annotations
 
-import copy
 import importlib
 import json
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import pytest
 
 import knime.extension as knext
 
-if not hasattr(knext, "_double_backend"):  # inside a real KNIME environment: the harness needs the double
+try:  # inside a real KNIME Python environment there is no double to drive
+    from knime.extension import _transport as wire
+except ImportError:
     pytest.skip("knime_harness runs nodes on the knime.extension test double only", allow_module_level=True)
 
-import knime.api.schema as ks  # noqa: E402
 import knime.extension.nodes as kn  # noqa: E402
 import knime.extension.parameter as kp  # noqa: E402
-from knime.api import _arrow_table as kat  # noqa: E402
-from knime.extension import _double_backend as db  # noqa: E402
-
-NodeCanceledError = db.NodeCanceledError
+from knime.extension._contexts import ConfigurationContext, DialogCreationContext, ExecutionContext  # noqa: E402
+from knime.extension._host import HostContext  # noqa: E402
+from knime.extension._ports import PortGroup  # noqa: E402
 
 
 class InvalidSettingsError(knext.InvalidParametersError):
     """KNIME refused the settings (validation failed); the message is what KNIME shows."""
 
 
-# --- nodes, ports, parameters -------------------------------------------------------------------
+class NodeCanceledError(RuntimeError):
+    """The user cancelled, the node did not stop, and KNIME discarded what it returned."""
+
+
+# ---- nodes, parameters, settings ------------------------------------------------------------------
 def load_extension(module: str = "extension") -> Dict[str, Any]:
-    """Import the extension entry module (as KNIME does) and return the node registry."""
+    """Import the extension's entry module (as KNIME does) and return the node registry."""
     importlib.import_module(module)
     return kn._nodes
 
 
-def node_info(node: Any):
-    """The registered `_Node` (id, name, ports, views, metadata) for a factory, class or node id."""
+def node_info(node: Any) -> kn.NodeInfo:
+    """The registry entry of a node given by its factory, class or id."""
     if isinstance(node, str):
         return kn._nodes[node]
     for info in kn._nodes.values():
-        if info.node_factory is node:
+        if node is info.node_factory or node is info.node_class:
             return info
-    raise KeyError(f"{node!r} is not a registered node factory (decorate the class with @knext.node and "
-                   "pass what the decorator returned, or the node id)")
+    raise KeyError(f"{node!r} is not a registered node: pass what @knext.node returned, or the node id")
 
 
-def node_factory(node: Any) -> Callable:
+def node_factory(node: Any):
     return node_info(node).node_factory
 
 
 def node_ports(node: Any) -> Tuple[list, list, Optional[kn.ViewDeclaration]]:
-    """(input ports, output ports, view declaration) in declaration order."""
+    """(input ports, output ports, view declaration or None) in declaration order."""
     info = node_info(node)
-    return list(info.input_ports), list(info.output_ports), info.views[0]
+    return list(info.input_ports), list(info.output_ports), (info.views[0] if info.views else None)
 
 
 def node_parameters(node: Any) -> Dict[str, Any]:
-    """Top-level parameter descriptors (and groups) of a node, by attribute name."""
-    return kp._get_parameters(node_factory(node)())
+    """Top-level parameters and groups of a node, by attribute name."""
+    return kp.parameters_of(node_info(node).node_class)
 
 
-def node_description(node: Any) -> dict:
-    """What KNIME lists for a node: short/full description from the docstring (first line /
-    the rest), the parameter descriptions (tabs for top-level groups) and the port metadata."""
+def node_description(node: Any) -> Dict[str, Any]:
+    """What KNIME lists: registry fields, the docstring's first line and the rest, the options
+    (or tabs, when the node has parameter groups)."""
     info = node_info(node)
-    instance = info.node_factory()
-    doc = (instance.__doc__ or "").lstrip("\n")
-    lines = doc.splitlines()
-    options, tabs_used = kp.extract_parameter_descriptions(instance)
+    lines = (info.node_class.__doc__ or "").strip("\n").splitlines()
     return {**info.to_dict(), "short_description": lines[0].strip() if lines else "",
-            "full_description": "\n".join(lines[1:]).strip(), "options": [] if tabs_used else options,
-            "tabs": options if tabs_used else []}
+            "full_description": "\n".join(lines[1:]).strip(), **kp.describe_options(info.node_factory())}
 
 
-def default_settings(node: Any) -> dict:
+def default_settings(node: Any) -> Dict[str, Any]:
     """The node's settings JSON with every default: {"model": {...}}."""
-    return json.loads(db.NodeProxy(node_factory(node)()).get_parameters())
+    return json.loads(json.dumps(kp.extract_settings(node_factory(node)())))
 
 
-def settings_with(node: Any, params: Optional[dict] = None) -> dict:
-    """Default settings with `params` merged in (a nested dict per parameter group); values are
-    given as in the settings JSON (enum option names, ISO date strings, lists of columns)."""
-    def merge(base: dict, new: dict, holder, path: str) -> dict:
-        declared = kp._get_parameters(holder)
+def settings_with(node: Any, params: Optional[Dict[str, Any]] = None) -> Dict[str, Any]:
+    """Defaults with `params` merged in (a nested dict per group), values as in the settings JSON
+    (enum option names, ISO dates, lists of column names). Unknown names: KeyError."""
+    settings = default_settings(node)
+
+    def merge(base: dict, new: dict, holder: Any, path: str) -> None:
+        declared = kp.parameters_of(holder)
         for key, value in new.items():
             if key not in declared:
-                raise KeyError(f"node has no parameter '{path}{key}'; parameters: {sorted(declared)}")
-            if kp._is_group(declared[key]) and isinstance(value, dict):
+                raise KeyError(f"node has no parameter '{path}{key}'; parameters here: {sorted(declared)}")
+            if kp.is_group(declared[key]) and isinstance(value, dict):
                 merge(base[key], value, declared[key], f"{path}{key}.")
             else:
                 base[key] = value
-        return base
-    instance = node_factory(node)()
-    return {"model": merge(default_settings(node)["model"], copy.deepcopy(params or {}), instance, "")}
+    merge(settings["model"], json.loads(json.dumps(params or {})), node_info(node).node_class, "")
+    return settings
 
 
-def extract_settings(node_instance) -> dict:
-    return kp.extract_parameters(node_instance)
+def extract_settings(node_instance: Any) -> Dict[str, Any]:
+    return kp.extract_settings(node_instance)
 
 
-def inject_settings(node_instance, settings: dict, version: Optional[str] = None) -> None:
-    """Validate and load settings JSON into an instance (InvalidSettingsError if refused)."""
-    _load(db.NodeProxy(node_instance), settings, version)
-
-
-def _load(proxy: db.NodeProxy, settings: dict, version: Optional[str]) -> None:
-    text = json.dumps(settings)  # settings are JSON in KNIME; this also rejects non-JSON values
-    error = proxy.validate_parameters(text, version)
+def inject_settings(node_instance: Any, settings: Dict[str, Any], version: Optional[str] = None) -> None:
+    """Validate, then load settings JSON into a node instance (InvalidSettingsError if refused)."""
+    data = json.loads(json.dumps(settings))  # settings are JSON in KNIME: non-JSON values fail here
+    error = kp.validate_settings(node_instance, data, version)
     if error is not None:
         raise InvalidSettingsError(error)
-    proxy.set_parameters(text, version)
+    kp.load_settings(node_instance, data, version)
 
 
-# --- contexts -------------------------------------------------------------------------------------
-def make_java_context(node: Any = None, *, cancel_after: Optional[int] = None, workflow_dir: Optional[str] = None,
+def _instance(node: Any, settings: Dict[str, Any], version: Optional[str]) -> Any:
+    instance = node_factory(node)()  # KNIME never reuses an instance between configure and execute
+    inject_settings(instance, settings, version)
+    return instance
+
+
+# ---- contexts ------------------------------------------------------------------------------------
+def make_host_context(node: Any = None, *, cancel_after: Optional[int] = None, workflow_dir: Optional[str] = None,
                       temp_dir: Optional[str] = None, credentials: Optional[Dict[str, Tuple[str, str]]] = None,
-                      flow_variables: Optional[dict] = None, node_id: Optional[str] = None) -> db.JavaContext:
-    """KNIME's side of a context; `credentials` maps name -> (username, password);
-    `cancel_after=n`: is_canceled() is False for n calls, then True (0 = canceled at once)."""
-    return db.JavaContext(node_id=node_id or (node_info(node).id if node is not None else "node"),
-                          credentials=credentials, flow_variables=flow_variables, workflow_dir=workflow_dir,
-                          temp_dir=temp_dir, cancel_after=cancel_after)
+                      flow_variables: Optional[dict] = None, node_id: Optional[str] = None) -> HostContext:
+    """KNIME's side of a context. credentials: name -> (username, password); cancel_after=n: the
+    user cancels after the node asked is_canceled() n times (0: before it starts)."""
+    host = HostContext(node_id or (node_info(node).id if node is not None else "node"), credentials, flow_variables,
+                       workflow_dir, temp_dir, cancel_after)
+    if node is not None:
+        host.input_connected = [1] * len(node_info(node).input_ports)
+        host.output_connected = [1] * len(node_info(node).output_ports)
+    return host
 
 
-def _ports(node: Any) -> Tuple[list, list]:
-    return (list(node_info(node).input_ports), list(node_info(node).output_ports)) if node is not None else ([], [])
+make_java_context = make_host_context
 
 
-def make_config_context(node: Any = None, **kwargs) -> kn.ConfigurationContext:
-    """A ConfigurationContext (kwargs as make_java_context) for calling configure() directly."""
-    java = make_java_context(node, **kwargs)
-    return kn.ConfigurationContext(java, db.FlowVariables(java.flow_variables), *_ports(node))
+def make_config_context(node: Any = None, **kwargs: Any) -> ConfigurationContext:
+    """A ConfigurationContext (kwargs as make_host_context) for calling configure() directly."""
+    return ConfigurationContext(make_host_context(node, **kwargs))
 
 
-def make_exec_context(node: Any = None, **kwargs) -> kn.ExecutionContext:
-    """An ExecutionContext (kwargs as make_java_context) that records progress and warnings;
-    pass it to run_node(context=...) or call node.execute(ctx, ...) yourself."""
-    java = make_java_context(node, **kwargs)
-    return kn.ExecutionContext(java, db.FlowVariables(java.flow_variables), *_ports(node))
+def make_exec_context(node: Any = None, **kwargs: Any) -> ExecutionContext:
+    """An ExecutionContext that records progress and warnings: pass it to run_node(context=...)."""
+    return ExecutionContext(make_host_context(node, **kwargs))
 
 
-def progress(ctx) -> List[Tuple[float, Optional[str]]]:
-    """Every set_progress call on a context made here: (fraction, message)."""
-    return list(ctx._java_ctx.progress)
+def progress(ctx: Any) -> List[Tuple[float, Optional[str]]]:
+    """Every set_progress call on a context from make_exec_context: (fraction, message)."""
+    return list(ctx._host.progress)
 
 
-def warnings(ctx) -> List[str]:
-    return list(ctx._java_ctx.warnings)
+def warnings(ctx: Any) -> List[str]:
+    return list(ctx._host.warnings)
 
 
-# --- tables ---------------------------------------------------------------------------------------
-def table_from_pandas(df, batch_size: Optional[int] = None, row_ids: str = "auto"):
-    """A table as KNIME passes it to execute (source table; `batch_size` rows per batch)."""
+def cancel_checks(ctx: Any) -> int:
+    """How often the node asked is_canceled() on a context from make_exec_context."""
+    return ctx._host.cancel_checks
+
+
+# ---- tables --------------------------------------------------------------------------------------
+def as_received(table: Any, batch_size: Optional[int] = None) -> knext.Table:
+    """A Table or BatchOutputTable as the next node receives it (RowIDs and types checked by
+    KNIME's storage); batch_size re-cuts it into batches of that many rows."""
+    return wire.store_table(table, batch_size)
+
+
+def table_from_pandas(df: Any, batch_size: Optional[int] = None, row_ids: str = "auto") -> knext.Table:
+    """A DataFrame as KNIME hands a table to execute (batch_size rows per batch)."""
     return as_received(knext.Table.from_pandas(df, row_ids=row_ids), batch_size)
 
 
-def table_from_pyarrow(table, batch_size: Optional[int] = None, row_ids: str = "auto"):
+def table_from_pyarrow(table: Any, batch_size: Optional[int] = None, row_ids: str = "auto") -> knext.Table:
     return as_received(knext.Table.from_pyarrow(table, row_ids=row_ids), batch_size)
 
 
-def as_received(table, batch_size: Optional[int] = None):
-    """A Table or BatchOutputTable as KNIME stores it and a downstream node receives it
-    (batch rules and unique RowIDs checked); `batch_size` re-batches a plain Table."""
-    received = kat.write_to_sink(table.get() if isinstance(table, ks._ColumnarView) else table)
-    data = received._get_table()
-    if batch_size is None or data.num_rows == 0:
-        return received
-    return kat.ArrowSourceTable([data.slice(i, batch_size).combine_chunks()
-                                 for i in range(0, data.num_rows, batch_size)])
-
-
-# --- transport of inputs --------------------------------------------------------------------------
-def _upstream_port(value, receiving: kn.Port) -> kn.Port:
-    if isinstance(value, kn.PortObject):
-        return kn.Port(db.registry.port_type_for_object(value), "upstream", "")
-    return receiving
-
-
-def _input_msg(value, port, idx: int) -> db.Msg:
-    import pandas as pd
-    if isinstance(value, pd.DataFrame):
-        value = knext.Table.from_pandas(value)
-    if port.type == kn.PortType.BINARY and isinstance(value, bytes):
-        return db.encode_object(value, port, "upstream", idx)
-    return db.encode_object(value, _upstream_port(value, port), f"upstream{idx}", idx)
-
-
-def _spec_msg(spec, port, idx: int) -> db.Msg:
-    import pandas as pd
-    if isinstance(spec, pd.DataFrame):
-        spec = knext.Table.from_pandas(spec).schema
-    if isinstance(spec, ks._ColumnarView):
-        spec = spec.get()
-    if isinstance(spec, (knext.Schema, knext.Column)):
-        return db.encode_spec(spec, kn.Port(kn.PortType.TABLE, "up", ""))
-    if isinstance(spec, knext.BinaryPortObjectSpec):
-        return db.encode_spec(spec, kn.Port(kn.PortType.BINARY, "up", "", id=spec.id))
-    pt = db.registry.get_port_type_for_spec_type(type(spec))
-    return db.encode_spec(spec, kn.Port(pt, "upstream", ""), f"upstream{idx}", idx)
-
-
-def _slots(ports, values: Sequence[Any], encode) -> list:
+# ---- port plumbing -------------------------------------------------------------------------------
+def _per_port(ports: list, values: Sequence[Any], what: str) -> list:
     values = list(values)
     if len(values) > len(ports):
-        raise ValueError(f"node has {len(ports)} input port(s) but {len(values)} inputs were given")
+        raise ValueError(f"the node has {len(ports)} input port(s) but {len(values)} {what} were given")
     values += [None] * (len(ports) - len(values))
-    return [[encode(v, p, i) for v in (val or [])] if isinstance(p, kn.PortGroup)
-            else (None if val is None else encode(val, p, i)) for i, (p, val) in enumerate(zip(ports, values))]
+    for p, v in zip(ports, values):
+        if isinstance(p, PortGroup) and v is not None and not isinstance(v, list):
+            raise TypeError(f"input port group '{p.name}' takes a list, got {type(v).__name__}")
+    return values
 
 
-def _java(ctx_or_none, node, input_map, output_ports, output_group_sizes, **kwargs) -> db.JavaContext:
-    java = ctx_or_none._java_ctx if ctx_or_none is not None else make_java_context(node, **kwargs)
-    java.input_port_map = input_map
-    java.output_port_map = {p.name: list(range((output_group_sizes or {}).get(p.name, 1)))
-                            for p in output_ports if isinstance(p, kn.PortGroup)}
-    return java
+def _each(port: Any, value: Any, fn) -> Any:
+    """fn per value: a list for a port group, one value (None stays None) otherwise."""
+    if isinstance(port, PortGroup):
+        return [fn(v) for v in (value or [])]
+    return None if value is None else fn(value)
 
 
-def _decode_outputs(msgs, ports, decode) -> list:
-    return [[decode(m, p) for m in msg] if isinstance(p, kn.PortGroup) else decode(msg, p)
-            for msg, p in zip(msgs, ports)]
+def _as_knime(value: Any) -> Any:
+    import pandas as pd
+    import pyarrow as pa
+    if isinstance(value, pd.DataFrame):
+        return knext.Table.from_pandas(value)
+    if isinstance(value, (pa.Table, pa.RecordBatch)):
+        return knext.Table.from_pyarrow(value)
+    return value
 
 
-# --- configure / execute --------------------------------------------------------------------------
+def _spec_through_json(port: Any, spec: Any) -> Any:
+    spec = _as_knime(spec)
+    spec = spec.schema if isinstance(spec, knext.Table) else spec
+    if isinstance(spec, knext.PortObject):
+        spec = spec.spec
+    return wire.receive_spec(wire.send_spec(spec, port, "input"), port)
+
+
+def _connect(host: HostContext, in_ports: list, values: list, out_ports: list, group_sizes: Optional[dict]) -> None:
+    host.input_connected = [len(v or []) if isinstance(p, PortGroup) else int(v is not None)
+                            for p, v in zip(in_ports, values)]
+    host.output_connected = [(group_sizes or {}).get(p.name, 1) if isinstance(p, PortGroup) else 1
+                             for p in out_ports]
+
+
+def _one_per_port(result: Any, n: int, what: str) -> list:
+    if n == 0:
+        return []
+    if n == 1:
+        return [result]
+    if not isinstance(result, (tuple, list)) or len(result) != n:
+        got = f"{len(result)} values" if isinstance(result, (tuple, list)) else type(result).__name__
+        raise TypeError(f"{what} must return {n} values (one per output port), got {got}")
+    return list(result)
+
+
+# ---- configure / execute -------------------------------------------------------------------------
 @dataclass
 class ConfigureResult:
-    specs: list  # per output port, as a downstream node receives them (lists for port groups)
+    specs: list  # per output port, as the next node receives them (lists for port groups)
     warnings: List[str]
     flow_variables: dict
     settings: dict
     node: Any
-    messages: list = field(repr=False, default_factory=list)
+    wires: list = field(repr=False, default_factory=list)
 
 
 @dataclass
 class RunResult:
-    outputs: list  # per output port, as a downstream node receives them (lists for port groups)
-    specs: list  # configured output specs
-    view: Optional[Any]  # knext NodeView when the node declares a view
+    outputs: list  # per output port, as the next node receives them (lists for port groups)
+    specs: list  # the configured output specs
+    view: Optional[Any]  # the NodeView when the node declares a view
     progress: List[Tuple[float, Optional[str]]]
     warnings: List[str]
     flow_variables: dict
     settings: dict
-    node: Any  # the node instance that executed
-    java_context: Any = field(repr=False, default=None)
+    node: Any  # the instance that executed
+    host: Any = field(repr=False, default=None)
+
+
+def _configure(node: Any, settings: dict, version: Optional[str], specs: list, host: HostContext) -> ConfigureResult:
+    info = node_info(node)
+    instance = _instance(node, settings, version)
+    before = dict(host.flow_variables)
+    result = instance.configure(ConfigurationContext(host), *specs)
+    flow = wire.check_flow_variables(before, host.flow_variables)
+    out = _one_per_port(result, len(info.output_ports), f"{info.node_class.__name__}.configure")
+    wires = [_each(p, s, lambda v, p=p: wire.send_spec(v, p)) for p, s in zip(info.output_ports, out)]
+    received = [_each(p, w, lambda v, p=p: wire.receive_spec(v, p)) for p, w in zip(info.output_ports, wires)]
+    return ConfigureResult(received, list(host.warnings), flow, settings, instance, wires)
 
 
 def configure_node(node: Any, params: Optional[dict] = None, input_specs: Sequence[Any] = (), *,
                    settings: Optional[dict] = None, settings_version: Optional[str] = None,
-                   context=None, **context_kwargs) -> ConfigureResult:
-    """Configure a node: `input_specs` per input port (Schema/Column/DataFrame, custom spec,
-    None for an unconnected optional port, a list for a port group)."""
-    factory = node_factory(node)
+                   context: Any = None, **context_kwargs: Any) -> ConfigureResult:
+    """Configure a node. input_specs per input port: a Schema, Table or DataFrame (its schema), a
+    custom spec, None for an unconnected optional port, a list for a port group."""
+    info = node_info(node)
     settings = settings if settings is not None else settings_with(node, params)
-    proxy = db.NodeProxy(factory())
-    _load(proxy, settings, settings_version)
-    slots = _slots(proxy.node.input_ports, input_specs, _spec_msg)
-    input_map, flat = db.port_map(proxy.node.input_ports, slots)
-    java = _java(context, node, input_map, proxy.node.output_ports, None, **context_kwargs)
-    java.input_specs = flat
-    msgs, flow = proxy.configure(flat, java)
-    specs = _decode_outputs(msgs, proxy.node.output_ports, db.decode_spec)
-    return ConfigureResult(specs, list(java.warnings), flow, settings, proxy.node, msgs)
+    values = _per_port(info.input_ports, input_specs, "input specs")
+    specs = [_each(p, v, lambda s, p=p: _spec_through_json(p, s)) for p, v in zip(info.input_ports, values)]
+    host = context._host if context is not None else make_host_context(node, **context_kwargs)
+    _connect(host, info.input_ports, specs, info.output_ports, None)
+    return _configure(node, settings, settings_version, specs, host)
 
 
 def run_node(node: Any, params: Optional[dict] = None, inputs: Sequence[Any] = (), *,
-             settings: Optional[dict] = None, settings_version: Optional[str] = None, context=None,
+             settings: Optional[dict] = None, settings_version: Optional[str] = None, context: Any = None,
              check_specs: bool = True, output_group_sizes: Optional[Dict[str, int]] = None,
-             **context_kwargs) -> RunResult:
-    """Configure then execute a node like KNIME. `inputs` per input port: a Table (e.g. from
-    table_from_pandas or an earlier run), a pandas DataFrame, a PortObject, bytes for binary
-    ports, None for an unconnected optional port, a list for a port group. `context`: a
-    context from make_exec_context (records progress there); else context_kwargs
-    (cancel_after, workflow_dir, temp_dir, credentials, flow_variables) build one.
-    check_specs: the executed outputs must match the configured specs (KNIME logs a coding
-    problem otherwise)."""
-    factory = node_factory(node)
+             **context_kwargs: Any) -> RunResult:
+    """Configure, then execute a node like KNIME. inputs per input port: a Table (e.g. from
+    table_from_pandas or an earlier run), a DataFrame, a port object, bytes for binary ports, None
+    for an unconnected optional port, a list for a port group. context: from make_exec_context
+    (progress is recorded there); else context_kwargs (cancel_after, workflow_dir, temp_dir,
+    credentials, flow_variables) make one. check_specs: executed outputs must have the configured
+    specs. output_group_sizes: connected ports per output group name."""
+    info = node_info(node)
     settings = settings if settings is not None else settings_with(node, params)
-    ports = factory().input_ports
-    obj_slots = _slots(ports, inputs, _input_msg)
-    spec_slots = [[m.spec for m in s] if isinstance(s, list) else (None if s is None else s.spec) for s in obj_slots]
-    java = _java(context, node, {}, factory().output_ports, output_group_sizes, **context_kwargs)
-    config_java = db.JavaContext(node_id=java.node_id, credentials=java.credentials,
-                                 flow_variables=java.flow_variables, workflow_dir=java.workflow_dir,
-                                 temp_dir=java.temp_dir)
-    proxy = db.NodeProxy(factory())
-    _load(proxy, settings, settings_version)
-    config_java.input_port_map, flat_specs = db.port_map(ports, spec_slots)
-    config_java.output_port_map = java.output_port_map
-    config_java.input_specs = flat_specs
-    spec_msgs, _ = proxy.configure(flat_specs, config_java)
-    proxy = db.NodeProxy(factory())  # KNIME does not keep the configure instance for execute
-    _load(proxy, settings, settings_version)
-    java.input_port_map, flat_objs = db.port_map(ports, obj_slots)
-    obj_msgs, view, flow = proxy.execute(flat_objs, java)
+    values = _per_port(info.input_ports, inputs, "inputs")
+    wires = [_each(p, v, lambda o, p=p: wire.send(_as_knime(o), p, "input")) for p, v in zip(info.input_ports, values)]
+    objects = [_each(p, w, lambda o, p=p: wire.receive(o, p)) for p, w in zip(info.input_ports, wires)]
+    specs = [_each(p, o, lambda x, p=p: _spec_through_json(p, wire.spec_of(x, p))) for p, o in
+             zip(info.input_ports, objects)]
+    host = context._host if context is not None else make_host_context(node, **context_kwargs)
+    config_host = host.sibling()
+    _connect(config_host, info.input_ports, specs, info.output_ports, output_group_sizes)
+    conf = _configure(node, settings, settings_version, specs, config_host)
+
+    instance = _instance(node, settings, settings_version)
+    _connect(host, info.input_ports, objects, info.output_ports, output_group_sizes)
+    before = dict(host.flow_variables)
+    result = instance.execute(ExecutionContext(host), *objects)
+    if host.canceled:
+        raise NodeCanceledError(f"{info.name}: cancelled after {host.cancel_after} is_canceled() call(s) but execute "
+                                "returned normally; KNIME discards the outputs (check is_canceled() and raise)")
+    flow = wire.check_flow_variables(before, host.flow_variables)
+    n = len(info.output_ports)
+    view = None
+    if info.views:
+        parts = list(result) if n and isinstance(result, (tuple, list)) else [result]
+        if len(parts) != n + 1:
+            raise TypeError(f"{info.node_class.__name__}.execute must return {n} output(s) and the view last, got "
+                            f"{len(parts)} value(s)")
+        view, result = wire.check_view(parts[-1], info.name), (parts[0] if n == 1 else tuple(parts[:-1]))
+    out = _one_per_port(result, n, f"{info.node_class.__name__}.execute")
+    sent = [_each(p, o, lambda v, p=p: wire.send(v, p)) for p, o in zip(info.output_ports, out)]
     if check_specs:
-        _check_specs(proxy.node, spec_msgs, obj_msgs)
-    return RunResult(outputs=_decode_outputs(obj_msgs, proxy.node.output_ports, db.decode_object),
-                     specs=_decode_outputs(spec_msgs, proxy.node.output_ports, db.decode_spec), view=view,
-                     progress=list(java.progress), warnings=list(config_java.warnings) + list(java.warnings),
-                     flow_variables=flow, settings=settings, node=proxy.node, java_context=java)
+        _check_specs(info, conf.wires, sent)
+    outputs = [_each(p, w, lambda v, p=p: wire.receive(v, p, "output")) for p, w in zip(info.output_ports, sent)]
+    return RunResult(outputs, conf.specs, view, list(host.progress), conf.warnings + list(host.warnings), flow,
+                     settings, instance, host)
 
 
-def _check_specs(node, spec_msgs, obj_msgs) -> None:
-    for i, (spec, obj, port) in enumerate(zip(spec_msgs, obj_msgs, node.output_ports)):
-        pairs = zip(spec, obj) if isinstance(port, kn.PortGroup) else [(spec, obj)]
+def _check_specs(info: kn.NodeInfo, spec_wires: list, object_wires: list) -> None:
+    for i, (port, specs, objs) in enumerate(zip(info.output_ports, spec_wires, object_wires)):
+        pairs = zip(specs or [], objs or []) if isinstance(port, PortGroup) else [(specs, objs)]
         for s, o in pairs:
             if s is None or o is None or o.spec is None:
                 continue
             configured, executed = json.loads(s.json), json.loads(o.spec.json)
             if configured != executed:
-                raise AssertionError(f"{type(node).__name__}: output port {i} ('{port.name}') spec from configure "
-                                     f"differs from the executed output's spec:\n configure: {configured}\n"
-                                     f" execute:   {executed}")
+                raise AssertionError(f"{info.node_class.__name__}: output port {i} ('{port.name}') differs from the "
+                                     f"spec configure gave (KNIME reports a coding problem):\n configure: "
+                                     f"{configured}\n execute:   {executed}")
 
 
-def dialog(node: Any, params: Optional[dict] = None, input_specs: Sequence[Any] = (), **context_kwargs) -> dict:
-    """What KNIME builds when the dialog opens: {"data", "schema", "ui_schema"} (choices
-    callables and rules are evaluated with a DialogCreationContext)."""
-    factory = node_factory(node)
-    proxy = db.NodeProxy(factory())
-    proxy.set_parameters(json.dumps(settings_with(node, params)), exclude_validations=True)
-    slots = _slots(proxy.node.input_ports, input_specs, _spec_msg)
-    java = make_java_context(node, **context_kwargs)
-    java.input_port_map, java.input_specs = db.port_map(proxy.node.input_ports, slots)
-    ctx = kn.DialogCreationContext(java, db.FlowVariables(java.flow_variables),
-                                   lambda specs, _map: proxy._to_python(java, specs, db.decode_spec))
-    return {"data": kp.extract_parameters(proxy.node, for_dialog=True), "schema": proxy.get_schema(ctx),
-            "ui_schema": kp.extract_ui_schema(proxy.node, ctx)}
+def dialog(node: Any, params: Optional[dict] = None, input_specs: Sequence[Any] = (), **context_kwargs: Any) -> dict:
+    """What KNIME builds when the dialog opens: {"data", "schema", "ui_schema"}; choices callables
+    and column lists are evaluated against the input specs."""
+    info = node_info(node)
+    values = _per_port(info.input_ports, input_specs, "input specs")
+    host = make_host_context(node, **context_kwargs)
+    host.input_specs = [_each(p, v, lambda s, p=p: _spec_through_json(p, s)) for p, v in zip(info.input_ports, values)]
+    ctx, instance = DialogCreationContext(host), info.node_factory()
+    return {"data": settings_with(node, params)["model"], "schema": kp.dialog_schema(instance, ctx),
+            "ui_schema": kp.ui_schema(instance, ctx)}

@@ -6,7 +6,7 @@ import xml.etree.ElementTree as ET
 
 import pytest
 
-from knime_harness import load_extension, make_exec_context, progress, run_node
+from knime_harness import cancel_checks, load_extension, make_exec_context, progress, run_node
 from uop_engine import GraphBuilder
 from uop_engine.graph_view import BOX_H, BOX_W, graph_svg
 
@@ -101,6 +101,6 @@ def test_inspect_node_stops_between_phases_when_cancelled(checks_before_cancel, 
     with pytest.raises(RuntimeError, match="canceled"):
         run_node(UOpInspectNode, {"beam": 1}, [h], context=ctx)
     messages = [m for _, m in progress(ctx)]
-    assert ctx._java_ctx.cancel_checks == checks_before_cancel + 1  # stopped at the first check that said yes
+    assert cancel_checks(ctx) == checks_before_cancel + 1  # stopped at the first check that said yes
     assert (reached in messages) if reached else messages == []
     assert "Writing the report" not in messages

@@ -1,7 +1,5 @@
-"""Test double of KNIME's `knime` Python package (only what pure-Python node extensions use).
+"""Test double of KNIME's `knime` Python package (only `knime.api` and `knime.extension`).
 
-It is put on sys.path by tests/conftest.py when the real `knime.extension` is not importable.
-Module layout mirrors the real one: `knime.extension` (nodes, parameter, version) and
-`knime.api` (schema, table, views). See knime/extension/_double_backend.py for the part that
-plays KNIME's Java side (port registry, contexts, settings and port-object transport).
+Written for this project's tests from the public description of the API in
+shared/KNIME_API.md; it runs pure-Python KNIME nodes in pytest without KNIME.
 """

@@ -1,1 +1,1 @@
-"""Double of `knime.api`: schema (types, specs), table (Table, BatchOutputTable), views."""
+"""Column types, schemas, tables and views shared by every KNIME Python API."""

@@ -1,163 +1,172 @@
-"""Double of knime.api.table: the public Table / BatchOutputTable API.
+"""`Table` (created from pandas/pyarrow, or handed to execute in batches) and `BatchOutputTable`.
 
-The data work is done by a backend (`_backend`), as in KNIME; the double installs the Arrow
-backend from knime/api/_arrow_table.py when knime.extension is imported.
+A table is a list of Arrow batches, each with the "<RowID>" column first. Only tables KNIME
+hands to `execute` ("input tables") can be read batch by batch, as in KNIME.
 """
 from __future__ import annotations
 
-from abc import abstractmethod
-from typing import Iterator, Optional, Tuple, Union
+from typing import Any, Iterable, Iterator, List, Optional, Union
 
-from . import schema as ks
+import pyarrow as pa
+
+from . import _arrow
+from .schema import Schema
+from .types import ROW_ID
 
 
-class _Tabular(ks._Columnar):
-    """Common interface of Table and its lazy views."""
+class Table:
+    """A KNIME table. Make one with `Table.from_pandas` or `Table.from_pyarrow`."""
+
+    def __init__(self) -> None:
+        raise RuntimeError("do not construct knext.Table directly: use Table.from_pandas() or Table.from_pyarrow()")
+
+    @classmethod
+    def _create(cls, batches: List[pa.Table], readable: bool) -> "Table":
+        table = cls.__new__(cls)
+        table._batches = list(batches)
+        table._readable = readable
+        return table
+
+    @staticmethod
+    def from_pyarrow(data: Union[pa.Table, pa.RecordBatch], sentinel: Any = None, row_ids: str = "auto") -> "Table":
+        """row_ids: 'auto' uses a first column named "<RowID>" (strings as they are, integers n as
+        'Row<n>') and generates 'Row0', 'Row1', ... otherwise; 'keep' takes the first column (it must
+        be pa.string()); 'generate' always generates. sentinel: integers equal to it are missing."""
+        return Table._create([_arrow.normalize(data, row_ids, sentinel)], readable=False)
+
+    @staticmethod
+    def from_pandas(data: Any, sentinel: Any = None, row_ids: str = "auto") -> "Table":
+        """row_ids: 'auto' makes an integer index 'Row<n>' and uses other indexes as text; 'keep'
+        uses the index as text; 'generate' numbers the rows."""
+        return Table._create([_arrow.from_pandas(data, row_ids, sentinel)], readable=False)
+
+    def _data(self) -> pa.Table:
+        return pa.concat_tables(self._batches) if len(self._batches) != 1 else self._batches[0]
+
+    def to_pyarrow(self, sentinel: Any = None) -> pa.Table:
+        """The data with the "<RowID>" column first; sentinel: missing integers become this value."""
+        data = self._data()
+        if sentinel is None:
+            return data
+        cols = [c.fill_null(_arrow._sentinel_value(sentinel, c.type)) if pa.types.is_integer(c.type) else c
+                for c in data.columns]
+        return pa.Table.from_arrays(cols, schema=data.schema)
+
+    def to_pandas(self, sentinel: Any = None) -> Any:
+        """A DataFrame indexed by RowID; PNG image cells come as PIL images."""
+        return _arrow.to_pandas(self._data(), sentinel)
 
     @property
-    @abstractmethod
-    def num_rows(self) -> int: ...
+    def schema(self) -> Schema:
+        return _arrow.schema_of(self._batches[0])
 
     @property
-    def shape(self) -> Tuple[int, int]:
-        return (self.num_columns, self.num_rows)
-
-    def __getitem__(self, slicing) -> "_TabularView":
-        """`table[cols]` or `table[cols, rows]` (columns first, rows as a slice)."""
-        if isinstance(slicing, int) and slicing >= self.num_columns:
-            raise IndexError(f"Index {slicing} is too large for {self.__class__.__name__} "
-                             f"with {self.num_columns} columns")
-        if isinstance(slicing, tuple):
-            cols = _TabularView(self, ks._ColumnSlicingOperation(slicing[0]))
-            return _TabularView(cols, _RowSlicingOperation(slicing[1]))
-        return _TabularView(self, ks._ColumnSlicingOperation(slicing))
-
-    def to_pandas(self, sentinel: Optional[Union[str, int]] = None):
-        return self.get().to_pandas(sentinel)
-
-    def to_pyarrow(self, sentinel: Optional[Union[str, int]] = None):
-        return self.get().to_pyarrow(sentinel)
-
-    @abstractmethod
-    def _select_rows(self, selection): ...
-
-    @property
-    @abstractmethod
-    def schema(self) -> ks.Schema: ...
-
-
-class _TabularView(_Tabular, ks._ColumnarView):
-    def __init__(self, delegate, operation):
-        ks._ColumnarView.__init__(self, delegate, operation)
-
-    @property
-    def num_rows(self) -> int:
-        return self.get().num_rows
+    def column_names(self) -> List[str]:
+        return self.schema.column_names
 
     @property
     def num_columns(self) -> int:
-        return self.get().num_columns
+        return self._batches[0].num_columns - 1
 
     @property
-    def column_names(self):
-        return self.get().column_names
+    def num_rows(self) -> int:
+        return sum(b.num_rows for b in self._batches)
 
     @property
-    def schema(self) -> ks.Schema:
-        return self.get().schema
-
-    def _select_columns(self, selection):
-        raise NotImplementedError("Cannot execute column selection on a view, do that on real data instead!")
-
-    def _append(self, other):
-        raise NotImplementedError("Cannot execute 'append' on a view, do that on real data instead!")
-
-    def _select_rows(self, selection):
-        raise NotImplementedError("Cannot execute row selection on a view, do that on real data instead!")
-
-    def __str__(self) -> str:
-        return f"TableView<delegate={self._delegate}, op={self._operation}>"
-
-
-class _RowSlicingOperation(ks._ColumnarOperation):
-    def __init__(self, row_slice):
-        self._row_slice = row_slice
-
-    def apply(self, input):
-        return input._select_rows(self._row_slice) if isinstance(input, _Tabular) else input
-
-    def __str__(self) -> str:
-        return f"RowSlicingOp({self._row_slice})"
-
-
-class _Backend:
-    """What a table backend provides (the double's lives in knime/api/_arrow_table.py)."""
-
-    def create_table_from_pyarrow(self, data, sentinel, row_ids: str = "auto"):
-        raise RuntimeError("Not implemented")
-
-    def create_table_from_pandas(self, data, sentinel, row_ids: str = "auto"):
-        raise RuntimeError("Not implemented")
-
-    def create_batch_output_table(self, row_ids: str = "keep"):
-        raise RuntimeError("Not implemented")
-
-    def close(self) -> None:
-        raise RuntimeError("Not implemented")
-
-
-_backend: Optional[_Backend] = None
-
-
-class Table(_Tabular):
-    """A KNIME table; create with `Table.from_pandas` / `Table.from_pyarrow`."""
-
-    def __init__(self):
-        raise RuntimeError("Do not use this constructor directly, use the from_ methods instead")
-
-    @staticmethod
-    def from_pyarrow(data, sentinel: Optional[Union[str, int]] = None, row_ids: str = "auto"):
-        """row_ids: "auto" (use a first string/int column named "<RowID>", else generate),
-        "keep" (first column is the RowID and must be a string) or "generate" ("Row0", ...)."""
-        return _backend.create_table_from_pyarrow(data, sentinel, row_ids=row_ids)
-
-    @staticmethod
-    def from_pandas(data, sentinel: Optional[Union[str, int]] = None, row_ids: str = "auto"):
-        """row_ids: "auto" (integer index -> "Row{i}", else as strings), "keep" (index as
-        strings) or "generate" ("Row0", ...)."""
-        return _backend.create_table_from_pandas(data, sentinel, row_ids=row_ids)
-
-    def to_batches(self) -> Iterator["Table"]:
-        return self.batches()
+    def num_batches(self) -> int:
+        return len(self._batches)
 
     def batches(self) -> Iterator["Table"]:
-        raise RuntimeError("Retrieving batches is only allowed for unmodified tables, as they are passed to execute()")
+        """The table batch by batch (each a Table with to_pandas/to_pyarrow); input tables only."""
+        if not self._readable:
+            raise RuntimeError("batches() is only available on tables KNIME passes to execute (input tables), not "
+                               "on tables created with from_pandas/from_pyarrow")
+        for b in self._batches:
+            if b.num_rows:
+                yield Table._create([b], readable=False)
+
+    def __getitem__(self, slicing: Any) -> "Table":
+        """table[columns] or table[columns, rows]: columns by position, name, slice or list; rows
+        by slice."""
+        cols, rows = slicing if isinstance(slicing, tuple) else (slicing, slice(None))
+        if not isinstance(rows, slice):
+            raise TypeError("rows are selected with a slice, e.g. table[:, 10:20]")
+        names = self.column_names
+        if isinstance(cols, slice):
+            picked = names[cols]
+        elif isinstance(cols, (list, tuple)):
+            picked = [names[c] if isinstance(c, int) else c for c in cols]
+        else:
+            picked = [names[cols] if isinstance(cols, int) else cols]
+        missing = [c for c in picked if c not in names]
+        if missing:
+            raise KeyError(f"no column(s) {missing} in the table; columns: {names}")
+        data = self._data().select([ROW_ID] + picked)
+        start, stop, step = rows.indices(data.num_rows)
+        if step != 1:
+            data = data.take(list(range(start, stop, step)))
+        else:
+            data = data.slice(start, max(0, stop - start))
+        return Table._create([data], readable=False)
+
+    def __repr__(self) -> str:
+        return f"Table({self.num_rows} rows, {self.schema})"
 
 
 class BatchOutputTable:
-    """An output table written batch by batch; only meant to be returned from execute()."""
+    """An output table written batch by batch. Every batch has the same columns; no batch may have
+    more rows than the first, and only the last may have fewer."""
 
-    def __init__(self):
-        raise RuntimeError("Do not use this constructor directly, use the create or from_batches methods instead")
-
-    @staticmethod
-    def create(row_ids: str = "keep"):
-        """row_ids: "keep" (DataFrame index / first Arrow column as RowID) or "generate"."""
-        return _backend.create_batch_output_table(row_ids=row_ids)
+    def __init__(self) -> None:
+        raise RuntimeError("use knext.BatchOutputTable.create() or BatchOutputTable.from_batches()")
 
     @staticmethod
-    def from_batches(generator, row_ids: str = "generate"):
-        out = _backend.create_batch_output_table(row_ids=row_ids)
+    def create(row_ids: str = "keep") -> "BatchOutputTable":
+        _arrow._check_mode(row_ids)
+        out = BatchOutputTable.__new__(BatchOutputTable)
+        out._row_ids, out._batches = row_ids, []
+        return out
+
+    @staticmethod
+    def from_batches(generator: Iterable[Any], row_ids: str = "generate") -> "BatchOutputTable":
+        out = BatchOutputTable.create(row_ids)
         for batch in generator:
             out.append(batch)
         return out
 
-    @abstractmethod
-    def append(self, batch) -> None:
-        """Append a Table, pandas.DataFrame, pyarrow.Table or pyarrow.RecordBatch."""
-        raise RuntimeError("Not implemented")
+    @property
+    def num_batches(self) -> int:
+        return len(self._batches)
 
     @property
-    @abstractmethod
-    def num_batches(self) -> int:
-        raise RuntimeError("Not implemented")
+    def schema(self) -> Optional[Schema]:
+        return _arrow.schema_of(self._batches[0]) if self._batches else None
+
+    def append(self, batch: Any) -> None:
+        """Add a pandas DataFrame, pyarrow Table/RecordBatch or knext.Table as the next batch."""
+        import pandas as pd
+        start = sum(b.num_rows for b in self._batches)
+        if isinstance(batch, Table):
+            data = batch._data()
+        elif isinstance(batch, pd.DataFrame):
+            data = _arrow.from_pandas(batch, self._row_ids, first_row=start)
+        elif isinstance(batch, (pa.Table, pa.RecordBatch)):
+            data = _arrow.normalize(batch, self._row_ids, first_row=start)
+        else:
+            raise TypeError(f"BatchOutputTable.append takes a DataFrame, pyarrow Table/RecordBatch or knext.Table, "
+                            f"not {type(batch).__name__}")
+        if self._batches:
+            first, prev = self._batches[0], self._batches[-1]
+            if _arrow.schema_of(data) != _arrow.schema_of(first):
+                raise ValueError(f"batch {len(self._batches)} has columns {_arrow.schema_of(data)} but the first batch "
+                                 f"had {_arrow.schema_of(first)}; every batch needs the same columns and types")
+            if data.num_rows > first.num_rows:
+                raise ValueError(f"batch {len(self._batches)} has {data.num_rows} rows: a batch must not have more "
+                                 f"rows than the first batch ({first.num_rows})")
+            if prev.num_rows < first.num_rows:
+                raise ValueError(f"batch {len(self._batches) - 1} had {prev.num_rows} rows, fewer than the first "
+                                 f"batch ({first.num_rows}): only the last batch may be smaller")
+        self._batches.append(data)
+
+    def __repr__(self) -> str:
+        return f"BatchOutputTable({self.num_batches} batches)"

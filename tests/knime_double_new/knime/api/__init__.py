@@ -1,1 +1,0 @@
-"""Column types, schemas, tables and views shared by every KNIME Python API."""
