@@ -12,7 +12,7 @@ from uop_engine.optable import DTYPES
 from uop_engine.params import Param, INTS
 
 from ._base import graph_category, op_categories, user_error
-from .ports import graph_port_type, instance_key_parameter, make_object, make_spec, stamp
+from .ports import GraphBuildingNode, graph_port_type, instance_key_parameter, make_object, make_spec, stamp
 
 _SHAPE = Param("shape", INTS, (1,), "per-sample shape")
 _NUMERIC = (knext.double(), knext.int32(), knext.int64())
@@ -157,7 +157,7 @@ class SaveBlockNode:
             category=op_categories["user"], keywords=["block", "library", "reuse"], id="tinyuop_user_block")
 @knext.input_port("Graph", "Graph whose head feeds the block's (first) input.", graph_port_type)
 @knext.output_port("Graph", "The graph with the block appended.", graph_port_type)
-class UserBlockNode:
+class UserBlockNode(GraphBuildingNode):
     """Appends a block from the block library by name (blocks saved with **Save as Block**)."""
 
     block_name = knext.StringParameter("Block name", "Name of a saved block.", "my_block")
@@ -177,18 +177,6 @@ class UserBlockNode:
         g.add(Node(nid, op_name(self.block_name), {}, [port.head]))
         return stamp(g, [nid], self.instance_key), nid
 
-    def configure(self, config_context, spec):
-        try:
-            return make_spec(*self._build(spec))
-        except GraphError as e:
-            raise user_error(e) from None
-
-    def execute(self, exec_context, obj):
-        try:
-            return make_object(*self._build(obj))
-        except GraphError as e:
-            raise user_error(e) from None
-
 
 @knext.node(name="Select Output", node_type=knext.NodeType.MANIPULATOR, icon_path="icons/graph.png",
             category=graph_category, keywords=["split", "output", "branch", "index", "multi-output"],
@@ -196,7 +184,7 @@ class UserBlockNode:
 @knext.input_port("Graph", "Graph whose head node has several outputs (Split, a block with several outputs).",
                   graph_port_type)
 @knext.output_port("Graph", "The same graph with output k of that node as the head.", graph_port_type)
-class SelectOutputNode:
+class SelectOutputNode(GraphBuildingNode):
     """Takes output k of a node with several outputs as the head.
 
     A node's output port always carries its output 0. After **Split** (or a block with several
@@ -218,18 +206,6 @@ class SelectOutputNode:
             raise GraphError(f"node '{src}' ({node.op}) has {n} output{'s' if n != 1 else ''}, so output {k} does "
                              "not exist", param="output_index", fix=f"use an index from 0 to {n - 1}")
         return g, src if k == 0 else f"{src}:{k}"
-
-    def configure(self, config_context, spec):
-        try:
-            return make_spec(*self._build(spec))
-        except GraphError as e:
-            raise user_error(e) from None
-
-    def execute(self, exec_context, obj):
-        try:
-            return make_object(*self._build(obj))
-        except GraphError as e:
-            raise user_error(e) from None
 
 
 @knext.node(name="Graph to JSON", node_type=knext.NodeType.OTHER, icon_path="icons/graph.png",
@@ -255,7 +231,7 @@ class GraphToJsonNode:
 @knext.node(name="JSON to Graph", node_type=knext.NodeType.SOURCE, icon_path="icons/graph.png",
             category=graph_category, keywords=["json", "import", "graph"], id="tinyuop_json_to_graph")
 @knext.output_port("Graph", "The graph read from the JSON text.", graph_port_type)
-class JsonToGraphNode:
+class JsonToGraphNode(GraphBuildingNode):
     """Reads a graph from TinyUOp graph JSON typed or pasted into the dialog."""
 
     graph_json = knext.MultilineStringParameter("Graph JSON", "TinyUOp graph JSON (format tinyuop.graph).",
@@ -274,15 +250,3 @@ class JsonToGraphNode:
         head = self.head.strip() or (outs[-1] if outs else g.nodes[-1].id)
         g.node(head.partition(":")[0])
         return stamp(g, g.ids(), self.instance_key), head
-
-    def configure(self, config_context):
-        try:
-            return make_spec(*self._build())
-        except GraphError as e:
-            raise user_error(e) from None
-
-    def execute(self, exec_context):
-        try:
-            return make_object(*self._build())
-        except GraphError as e:
-            raise user_error(e) from None

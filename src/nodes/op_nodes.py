@@ -13,8 +13,8 @@ from uop_engine.graph import Node, jsonable, merge
 from uop_engine.optable import OpDef, get_op, list_ops
 from uop_engine.params import BOOL, FLOAT, INT, OPT_INT, OPT_INTS, INTS, Param
 
-from ._base import op_categories, user_error
-from .ports import graph_port_type, instance_key_parameter, make_object, make_spec, stamp
+from ._base import op_categories
+from .ports import GraphBuildingNode, graph_port_type, instance_key_parameter, stamp
 
 EXTRA_VARIADIC_PORTS = 2  # concat-like ops: required ports plus this many optional ones
 
@@ -68,8 +68,8 @@ def _several_outputs(op: OpDef) -> bool:
     return False
 
 
-class OpNodeBase:
-    """Shared configure/execute of every generated op node."""
+class OpNodeBase(GraphBuildingNode):
+    """Shared build of every generated op node."""
 
     OP: str = ""
 
@@ -86,7 +86,7 @@ class OpNodeBase:
                 values[p.name] = jsonable(v)
         return values
 
-    def _build(self, ports):
+    def _build(self, *ports):
         op = get_op(self.OP)
         names = list(op.inputs) + [f"{op.inputs[-1]}{i + 2}" for i in range(EXTRA_VARIADIC_PORTS)] if op.variadic \
             else list(op.inputs)
@@ -103,23 +103,6 @@ class OpNodeBase:
         graph.add(Node(nid, self.OP, self._params(), heads))
         stamp(graph, [nid], self.instance_key)
         return graph, nid, _shared_layer_note(graph, [name for name, _ in connected], heads)
-
-    def configure(self, config_context, *specs):
-        try:
-            graph, nid, note = self._build(specs)
-            spec = make_spec(graph, nid)
-        except GraphError as e:
-            raise user_error(e) from None
-        if note:
-            config_context.set_warning(note)
-        return spec
-
-    def execute(self, exec_context, *objects):
-        try:
-            graph, nid, _ = self._build(objects)
-            return make_object(graph, nid)
-        except GraphError as e:
-            raise user_error(e) from None
 
 
 def _shared_layer_note(graph, port_names: list[str], heads: list[str]) -> str | None:

@@ -80,6 +80,30 @@ def make_object(graph: Graph, head: str) -> GraphPortObject:
     return GraphPortObject(make_spec(graph, head), graph, head)
 
 
+class GraphBuildingNode:
+    """configure/execute of nodes whose output is a graph built by `self._build(*inputs)`, which
+    returns (graph, head) or (graph, head, warning); the same build runs on specs in configure
+    (so shape errors show there) and on port objects in execute."""
+
+    def configure(self, config_context, *specs):
+        spec, warning = self._graph_port(make_spec, specs)
+        if warning:
+            config_context.set_warning(warning)
+        return spec
+
+    def execute(self, exec_context, *objects):
+        return self._graph_port(make_object, objects)[0]
+
+    def _graph_port(self, make, inputs):
+        from uop_engine.errors import GraphError
+        from ._base import user_error
+        try:
+            graph, head, *warning = self._build(*inputs)
+            return make(graph, head), (warning[0] if warning else None)
+        except GraphError as e:
+            raise user_error(e) from None
+
+
 def _new_instance_key(_version=None) -> str:
     return secrets.token_hex(8)
 
