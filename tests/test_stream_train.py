@@ -88,7 +88,7 @@ def test_every_row_is_trained_once_per_epoch_through_the_bounded_buffer():
     stream = TableStream(CountingSource(ids, 16), SPEC, buffer_rows=50)
     stream.scan()
     view = stream.bind_trainer(lambda X, y: ([X], np.asarray(y)))
-    seen, orders = [], []
+    orders = []
     for epoch in range(2):
         batches = list(view.batches(32, (0, epoch)))
         rows = np.concatenate([b[0][:, 0] for b in batches])

@@ -332,7 +332,7 @@ def _run_jit(fn: Callable, inputs: list, n_calls: int, dev: str, jit_level: int)
 
 def _diagnose(n_prog: int, compile_s: float, run_times: list, kernels: list, jit_rep: JitReport | None,
               beam: int, noopt: bool, jit: bool, runs: int, debug: int, hcq2: int, eager: int) -> list[Diagnostic]:
-    best, d = (min(run_times) if run_times else 0.0), []
+    best = min(run_times) if run_times else 0.0
     checks = [
         (eager > 0, "warning", "eager_kernels", f"fn itself ran {eager} kernel(s)/copies (a .realize(), .numpy() or "
          ".item() inside fn); they are not in this report"),

@@ -15,7 +15,7 @@ import contextlib
 import os
 import sys
 import time
-from typing import Any, Callable, Iterable, Iterator, TypeVar
+from typing import Any, Iterable, Iterator, TypeVar
 
 from .pipeline_context import current_context
 

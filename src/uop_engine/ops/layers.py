@@ -9,7 +9,7 @@ import math
 
 from ..errors import GraphError
 from ..optable import OpDef, TT, WeightSpec, register
-from ..params import Param, INT, INTS, FLOAT, BOOL, STR
+from ..params import Param, INT, INTS, FLOAT, BOOL
 from ._util import auto_or_check, conv_out, need_rank, tup, as_float, float_tensor
 from . import _onnx as ox
 

@@ -8,7 +8,6 @@ from ..errors import GraphError
 from ..optable import FLOAT_DTYPES, OpDef, TT, register
 from ..params import Param, INT, INTS, FLOAT, OPT_INT
 from ._util import norm_axis, norm_axes, promote
-from . import _onnx as ox
 
 _I64_MAX, _I64_MIN = 2 ** 63 - 1, -(2 ** 63)  # "to the end" for ONNX Slice
 
