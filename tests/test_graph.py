@@ -214,3 +214,29 @@ def test_two_inputs_with_one_name_are_refused():
         analyze(g.build())
     assert e.value.param == "name" and e.value.node == "input_2"
     assert "Graph Inputs 'input_1' and 'input_2' are both named 'x'" in str(e.value)
+
+
+def test_merge_finds_a_tokened_node_renamed_by_an_earlier_merge_one_to_one():
+    from uop_engine import Node
+    g = GraphBuilder()
+    x = g.input((4,))
+    base = g.build()
+    base.stamp([x], "in")
+    a, b = base.copy(), base.copy()
+    for graph, token in ((a, "k1"), (b, "k2")):
+        graph.nodes.append(Node("linear_1", "linear", {"out_features": 3}, [x]))
+        graph.stamp(["linear_1"], token)
+    ab, _ = merge(a, b)  # b's linear_1 is linear_2 here
+    m, rename = merge(ab, b)
+    assert rename == {"linear_1": "linear_2"} and len(m.nodes) == 3
+    # one token on two equal nodes (what JSON to Graph stamps): each keeps its own partner
+    j = base.copy()
+    j.nodes += [Node("p", "linear", {"out_features": 3}, [x]), Node("q", "linear", {"out_features": 3}, [x])]
+    j.stamp(["p", "q"], "json")
+    m, rename = merge(j, j)
+    assert rename == {} and m.ids() == j.ids()
+    moved = j.copy()
+    moved.nodes[1].id, moved.nodes[2].id = "p2", "q2"
+    moved.meta["instances"] = {"input_1": "in", "p2": "json", "q2": "json"}
+    m, rename = merge(j, moved)
+    assert sorted(rename.values()) == ["p", "q"] and len(m.nodes) == 3

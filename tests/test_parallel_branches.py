@@ -74,6 +74,41 @@ def test_diamond_shares_its_upstream_node_and_keeps_parallel_layers_apart():
     assert out.graph.hash() == py.hash() and out.graph.ids() == py.ids()
 
 
+def test_a_graph_input_reached_again_after_a_merge_renamed_it_stays_one_input():
+    # y is input_2 after add(x, y); mul(add, y) brings y again as input_1 with y's key
+    _, x = chain(GraphInputNode, {"shape": "6"})
+    _, y = chain(GraphInputNode, {"shape": "6", "input_name": "y"})
+    _, s = chain(OPS["add"], {}, x, y)
+    spec, m = chain(OPS["mul"], {}, s, y)
+    assert m.graph.node("mul_1").inputs == ["add_1", "input_2"]
+    assert spec.data["inputs"] == {"x": [None, 6], "y": [None, 6]}
+    g = GraphBuilder("graph")
+    xi, yi = g.input((6,), name="x"), g.input((6,), name="y")
+    g.mul(g.add("add", xi, yi), yi)
+    py = g.build()
+    assert m.graph.hash() == py.hash() == spec.data["hash"] and m.graph.ids() == py.ids()
+    xs, ys = (np.random.default_rng(i).standard_normal((2, 6)).astype(np.float32) for i in (0, 1))
+    np.testing.assert_allclose(compile_graph(m.graph)(x=xs, y=ys).numpy(), (xs + ys) * ys, rtol=1e-6)
+
+
+def test_a_layer_reached_again_after_a_merge_renamed_it_stays_one_layer():
+    # B is linear_2 after add(A, B); mul(s, B) brings B again as linear_1 with B's key
+    _, x = chain(GraphInputNode, {"shape": "6"})
+    _, a = chain(OPS["linear"], {"out_features": 6}, x)
+    _, b = chain(OPS["linear"], {"out_features": 6}, x)
+    _, s = chain(OPS["add"], {}, a, b)
+    spec, m = chain(OPS["mul"], {}, s, b)
+    assert spec.data["n_params"] == 2 * (36 + 6) == 84
+    assert m.graph.node("mul_1").inputs == ["add_1", "linear_2"]
+    g = GraphBuilder("graph")
+    xi = g.input((6,))
+    la, lb = g.linear(xi, out_features=6), g.linear(xi, out_features=6)
+    g.mul(g.add("add", la, lb), lb)
+    py = g.build()
+    assert summarize(py).n_params == 84
+    assert m.graph.hash() == py.hash() == spec.data["hash"]
+
+
 def test_one_node_feeding_both_ports_is_one_layer_with_a_warning():
     _, x = chain(GraphInputNode, {"shape": "6"})
     _, h = chain(OPS["linear"], {"out_features": 4}, x)

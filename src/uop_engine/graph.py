@@ -326,26 +326,45 @@ def merge(a: Graph, b: Graph, b_refs: Iterable[str] = ()) -> tuple[Graph, dict[s
     """Union of two graphs that may share a common prefix; returns the merged graph and the
     renaming of b's ids (apply it to refs taken from b).
 
-    A node of `b` is the same as the node of `a` with its id when op, params, inputs and
-    instance token agree (graphs built in Python carry no tokens, so equal content suffices).
-    Otherwise it is renamed: two KNIME nodes with the same settings on the same input are two
-    layers (different tokens), while an upstream node reached along two branches (a diamond)
-    carries one token and stays one node."""
+    A node of `b` is the same as a node of `a` when op, params, inputs (after renaming) and
+    instance token agree. A tokened node is looked up by token and content whatever its id: an
+    earlier merge may have renamed it (linear_1 -> linear_2), and the same KNIME node reached
+    again along another branch must still be found. Untokened nodes (graphs built in Python)
+    match the node with their id and equal content. Anything else is added, renamed on a clash:
+    two KNIME nodes with the same settings on the same input are two layers (different tokens),
+    while an upstream node reached along two branches (a diamond) carries one token and stays
+    one node."""
     out = a.copy()
     rename: dict[str, str] = {}
+    by_token: dict[str, list[Node]] = {}
+    for n in out.nodes:
+        if (t := out.instance_of(n.id)) is not None:
+            by_token.setdefault(t, []).append(n)
+    claimed: set[str] = set()  # nodes of `a` already matched: the matching is one-to-one
+
+    def same(existing: Node, nn: Node, token: str | None) -> bool:
+        return existing.id not in claimed and existing.op == nn.op and existing.inputs == nn.inputs \
+            and out.instance_of(existing.id) == token and jsonable(existing.params) == jsonable(nn.params)
+
     for n in b.topo_order():
         nn = Node(n.id, n.op, copy.deepcopy(n.params),
                   [rename.get(split_ref(r)[0], split_ref(r)[0]) + (f":{split_ref(r)[1]}" if ":" in r else "") for r in n.inputs])
         token = b.instance_of(n.id)
+        match = out.node(nn.id) if nn.id in out and same(out.node(nn.id), nn, token) else None
+        if match is None and token is not None:  # renamed by an earlier merge: same token and content
+            match = next((m for m in by_token.get(token, ()) if same(m, nn, token)), None)
+        if match is not None:
+            claimed.add(match.id)
+            if match.id != n.id:
+                rename[n.id] = match.id
+            continue
         if nn.id in out:
-            existing = out.node(nn.id)
-            if existing.op == nn.op and jsonable(existing.params) == jsonable(nn.params) and existing.inputs == nn.inputs \
-                    and out.instance_of(nn.id) == token:
-                continue
             new_id = out.unique_id(n.id.rsplit("_", 1)[0] if "_" in n.id else n.id)
             rename[n.id] = new_id
             nn.id = new_id
         out.nodes.append(nn)
+        claimed.add(nn.id)  # b's own nodes are distinct from each other
         if token is not None:
             out.stamp([nn.id], token)
+            by_token.setdefault(token, []).append(nn)
     return out, rename
