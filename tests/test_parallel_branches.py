@@ -119,6 +119,22 @@ def test_one_node_feeding_both_ports_is_one_layer_with_a_warning():
     assert plain.warnings == []
 
 
+def test_a_copy_pasted_weighted_chain_feeding_both_ports_warns_naming_the_layer():
+    # copy-pasting Linear -> ReLU keeps both keys, so the copies are one chain and Add gets relu_1 twice
+    _, x = chain(GraphInputNode, {"shape": "6"})
+    first = chain(OPS["relu"], {"instance_key": "r"}, chain(OPS["linear"], {"out_features": 6, "instance_key": "l"}, x)[1])[1]
+    pasted = chain(OPS["relu"], {"instance_key": "r"}, chain(OPS["linear"], {"out_features": 6, "instance_key": "l"}, x)[1])[1]
+    res = configure_node(OPS["add"], {}, [first.spec, pasted.spec])
+    assert res.specs[0].data["n_params"] == 42
+    assert len(res.warnings) == 1, res.warnings
+    w = res.warnings[0]
+    assert "ports 'a' and 'b' receive the same node 'relu_1', which depends on the layer 'linear_1'" in w, w
+    assert "Instance key" in w
+    # a weightless chain on both ports (relu(x) * relu(x)) is plain arithmetic: silent
+    _, r = chain(OPS["relu"], {}, x)
+    assert configure_node(OPS["mul"], {}, [r.spec, r.spec]).warnings == []
+
+
 def test_equal_instance_keys_share_a_layer_and_different_keys_do_not():
     _, x = chain(GraphInputNode, {"shape": "6"})
     _, a = chain(OPS["linear"], {"out_features": 4, "instance_key": "copied"}, x)

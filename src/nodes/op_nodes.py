@@ -9,7 +9,7 @@ from __future__ import annotations
 import knime.extension as knext
 
 from uop_engine.errors import GraphError
-from uop_engine.graph import Node, jsonable, merge
+from uop_engine.graph import Node, jsonable, merge, split_ref
 from uop_engine.optable import OpDef, get_op, list_ops
 from uop_engine.params import BOOL, FLOAT, INT, OPT_INT, OPT_INTS, INTS, Param
 
@@ -106,17 +106,35 @@ class OpNodeBase(GraphBuildingNode):
 
 
 def _shared_layer_note(graph, port_names: list[str], heads: list[str]) -> str | None:
-    """A warning when one node with weights feeds several ports: intended for tied weights or
-    x*x, but also what copy-pasted nodes (which keep their original's instance key) give."""
+    """A warning when one node feeds several ports and it is, or depends on, a node with weights:
+    intended for tied weights, but also what copy-pasted nodes (which keep their original's
+    instance key) give, even a pasted Linear -> ReLU chain whose ReLU is the shared node. x*x of
+    a weightless path stays silent."""
     seen: dict[str, str] = {}
     for name, head in zip(port_names, heads):
         src = head.partition(":")[0]
-        op = get_op(graph.node(src).op)
-        if src in seen and (op.weights is not None or op.is_block):
-            return (f"ports '{seen[src]}' and '{name}' receive the same node '{src}' (one layer, shared weights). "
-                    "If they come from two nodes meant to be separate layers (a copy-pasted node keeps its "
-                    "original's key), type another 'Instance key' in one of them.")
+        if src in seen and (layer := _weighted_ancestor(graph, src)) is not None:
+            via = "" if layer == src else f", which depends on the layer '{layer}'"
+            return (f"ports '{seen[src]}' and '{name}' receive the same node '{src}'{via} (one layer, shared "
+                    "weights). If they come from two nodes meant to be separate layers (a copy-pasted node keeps "
+                    "its original's key), type another 'Instance key' in the copies.")
         seen.setdefault(src, name)
+    return None
+
+
+def _weighted_ancestor(graph, node_id: str) -> str | None:
+    """The first node with weights (or a block) among `node_id` and its upstream nodes."""
+    todo, done = [node_id], set()
+    while todo:
+        nid = todo.pop()
+        if nid in done:
+            continue
+        done.add(nid)
+        n = graph.node(nid)
+        op = get_op(n.op)
+        if op.weights is not None or op.is_block:
+            return nid
+        todo += [split_ref(r)[0] for r in n.inputs]
     return None
 
 
