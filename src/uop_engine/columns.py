@@ -155,18 +155,22 @@ def vector_into(data, col: str, out: np.ndarray, missing: np.ndarray) -> None:
     k, row = out.shape[1], 0
     for ch in chunks(data, col):
         n = len(ch)
+        valid = ch.is_valid().to_numpy(zero_copy_only=False) if ch.null_count else None
         if pa.types.is_fixed_size_list(ch.type):
+            # a fixed-size list keeps a slot of k values under every row, null rows included: read them
+            # all, then keep the valid rows' (the values under a null row are whatever was left there)
             vals = ch.values.slice(ch.offset * ch.type.list_size, n * ch.type.list_size)
-            valid = None
         else:
             lengths = pc.list_value_length(ch).fill_null(k)
             lo, hi = pc.min_max(lengths).values() if n else (pa.scalar(k), pa.scalar(k))
             if lo.as_py() != k or hi.as_py() != k:
                 raise DataError(f"list column '{col}' has lists of {lo.as_py()} to {hi.as_py()} values; every row "
                                 f"needs the same number of values ({k})")
-            valid = ch.is_valid().to_numpy(zero_copy_only=False) if ch.null_count else None
             vals = pc.list_flatten(ch) if valid is not None else ch.values.slice(ch.offsets[0].as_py(), n * k)
         v, nulls = numbers(vals)
+        if valid is not None and pa.types.is_fixed_size_list(ch.type):
+            v = v.reshape(n, k)[valid]
+            nulls = None if nulls is None else nulls.reshape(n, k)[valid]
         o, m = out[row:row + n], missing[row:row + n]
         if valid is not None:  # null lists: zero rows, marked missing
             m |= ~valid
