@@ -126,7 +126,8 @@ def _pad_value(value: float, dtype: str):
     if dtype in FLOAT_DTYPES:
         return float(value)
     lo, hi = (0, 1) if dtype == "bool" else (np.iinfo(dtype).min, np.iinfo(dtype).max)
-    if value != int(value) or not lo <= value <= hi:
+    # range first: int() of an infinity (a -inf mask value on an int input) raises OverflowError
+    if not lo <= value <= hi or value != int(value):
         raise GraphError(f"fill value {value:g} does not fit the {dtype} input (whole numbers {lo}..{hi})",
                          param="value", fix="change the value, or cast the input to a float dtype first")
     return bool(value) if dtype == "bool" else int(value)
