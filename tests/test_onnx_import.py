@@ -353,3 +353,28 @@ def test_bad_files_say_what_is_wrong(tmp_path):
             import_onnx(data)
     with pytest.raises(GraphError, match="is a folder"):
         import_onnx(str(tmp_path))
+
+
+def test_external_data_is_read_and_a_missing_or_short_data_file_is_named(tmp_path):
+    from uop_engine.onnx_export import onnx_metadata
+    graph = _tamper_graph()
+    model = export_onnx(graph, compile_graph(graph, seed=2).numpy_weights())
+    path, data = tmp_path / "m.onnx", tmp_path / "m.weights"
+    onnx.save(_edited(model, lambda m: None), str(path), save_as_external_data=True, location="m.weights",
+              size_threshold=0)  # (onnx.save moves the weights out of the model it is given)
+    back, w = import_onnx(str(path))  # data next to the model: the exact graph and weights
+    assert back.hash() == graph.hash()
+    x = make_data((4, 6), F32, rng=R)
+    np.testing.assert_allclose(outputs(back, w, [x])[0], _ort(model, x), rtol=1e-5, atol=1e-6)
+    full = data.read_bytes()
+    data.write_bytes(full[:50])
+    with pytest.raises(GraphError, match=f"cannot read the external data of ONNX file {path} \\(m.weights\\).*"
+                                         "exceeds available data"):
+        import_onnx(str(path))
+    data.unlink()
+    for read in (import_onnx, onnx_metadata):
+        with pytest.raises(GraphError, match=f"ONNX file {path} keeps its weights in external data file\\(s\\) that "
+                                             f"are missing: {tmp_path / 'm.weights'} \\(tensors linear_1.weight"):
+            read(str(path))
+    with pytest.raises(GraphError, match="the ONNX data keeps its weights in external data file\\(s\\) m.weights"):
+        import_onnx(path.read_bytes())

@@ -124,6 +124,19 @@ def test_reader_names_empty_truncated_and_edited_files(trained, tmp_path):
     np.testing.assert_allclose(predict(back, X), ort_run(tmp_path / "edited.onnx", X), rtol=1e-5, atol=1e-5)
 
 
+def test_reader_reads_external_data_and_names_a_missing_data_file(trained, tmp_path):
+    port = trained[0]
+    path = tmp_path / "m.onnx"
+    run_node(OnnxWriterNode, {"path": str(path)}, [port])
+    onnx.save(onnx.load(str(path)), str(path), save_as_external_data=True, location="m.weights", size_threshold=0)
+    back, X = run_node(OnnxReaderNode, {"path": str(path)}).outputs[0].bundle, trained[3][:16]
+    np.testing.assert_allclose(predict(back, X), ort_run(path, X), rtol=1e-5, atol=1e-5)
+    (tmp_path / "m.weights").unlink()  # the model copied without its data file
+    with pytest.raises(ValueError, match=f"ONNX file {path} keeps its weights in external data file\\(s\\) that are "
+                                         f"missing: {tmp_path / 'm.weights'}"):
+        configure_node(OnnxReaderNode, {"path": str(path)})
+
+
 @pytest.mark.parametrize("mode", ["dynamic", "static"])
 def test_quantizer_with_an_empty_table_fails_and_leaves_no_file(trained, tmp_path, mode):
     port, _, test = trained[:3]

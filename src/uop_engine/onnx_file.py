@@ -3,12 +3,13 @@
 protobuf reports every unreadable file the same way ("Error parsing message ... Wire format was
 corrupt") and parses an empty file as an empty model, which then fails far away ("the graph has
 no output"). Here a file is told apart as empty, truncated (it starts like an ONNX model but a
-field runs past its end: an interrupted copy or download), damaged, or not an ONNX model at all.
+field runs past its end: an interrupted copy or download), damaged, or not an ONNX model at all. Weights kept in external data files are loaded here too, so
+that a data file left behind when the model was copied is named, with the model's path.
 """
 from __future__ import annotations
 
 import os
-from typing import Any
+from typing import Any, Iterator
 
 from .errors import GraphError
 
@@ -83,8 +84,8 @@ def load_model(model_or_path: Any):
         if os.path.isdir(path):
             raise GraphError(f"{path} is a folder, not an ONNX file", fix="give the path of a .onnx file")
         data, label = b"", path
-    try:
-        model = onnx.load_from_string(data) if path is None else onnx.load(path)
+    try:  # external data is loaded below, where a missing data file can be named
+        model = onnx.load_from_string(data) if path is None else onnx.load(path, load_external_data=False)
     except DecodeError as e:
         if path is not None:
             with open(path, "rb") as f:
@@ -95,4 +96,50 @@ def load_model(model_or_path: Any):
             with open(path, "rb") as f:
                 data = f.read()
         raise _refuse(label, data, None)
+    _load_external(model, label, path)
     return model
+
+
+def _tensors(graph: Any) -> Iterator[Any]:
+    """Every tensor a graph holds: initializers, constant attributes, and those of subgraphs."""
+    yield from graph.initializer
+    for s in graph.sparse_initializer:
+        yield from (s.values, s.indices)
+    for n in graph.node:
+        for a in n.attribute:
+            if a.HasField("t"):
+                yield a.t
+            yield from a.tensors
+            for g in ([a.g] if a.HasField("g") else []) + list(a.graphs):
+                yield from _tensors(g)
+
+
+def _load_external(model: Any, label: str, path: str | None) -> None:
+    """Read the weights a model keeps in separate data files (models over 2 GB must). onnx itself
+    reports a missing one as a checker ValidationError that names neither the model nor what to do."""
+    import onnx
+    files: dict[str, list[str]] = {}
+    for t in _tensors(model.graph):
+        if t.data_location == onnx.TensorProto.EXTERNAL:
+            loc = {e.key: e.value for e in t.external_data}.get("location", "")
+            files.setdefault(loc, []).append(t.name)
+    if not files:
+        return
+    if path is None:  # bytes carry no folder to look in
+        raise GraphError(f"{label} keeps its weights in external data file(s) {', '.join(sorted(files))}, which "
+                         "cannot be found from bytes", fix="load the model from its .onnx file path, next to its "
+                                                           "data file(s)")
+    base = os.path.dirname(os.path.abspath(path))
+    missing = [loc for loc in files if not loc or not os.path.isfile(os.path.join(base, loc))]
+    if missing:
+        listed = "; ".join(f"{os.path.join(base, loc) if loc else '(no location given)'} (tensors "
+                           f"{', '.join(files[loc][:3])}{', ...' if len(files[loc]) > 3 else ''})" for loc in missing)
+        raise GraphError(f"ONNX file {path} keeps its weights in external data file(s) that are missing: {listed}",
+                         fix="put the data file(s) next to the .onnx file under the names listed (copy them along "
+                             "with it), or save the model with its weights inside")
+    from onnx.external_data_helper import load_external_data_for_model
+    try:
+        load_external_data_for_model(model, base)
+    except Exception as e:  # a data file cut short, or a location outside the model's folder
+        raise GraphError(f"cannot read the external data of ONNX file {path} ({', '.join(sorted(files))}): {e}",
+                         fix="copy the .onnx file and its data file(s) again, together") from None
