@@ -228,6 +228,22 @@ def test_graph_input_refuses_a_shape_that_does_not_fit_the_selected_columns():
     assert obj.spec.data["hash"] == spec.data["hash"]
 
 
+def test_graph_input_default_shape_gives_way_to_the_selected_columns():
+    t = _feature_table(0, 63)
+    cols = [f"f{k}" for k in range(63)]
+    p = {"from_table": True, "columns": cols}  # the Shape setting left at its default 1,28,28
+    spec = configure_node(GraphInputNode, p, [t.schema]).specs[0]
+    assert spec.data["inputs"] == {"x": [None, 63]}
+    obj = run_node(GraphInputNode, p, [t]).outputs[0]
+    assert obj.graph.node("input_1").params["shape"] == [63] and obj.spec.data["hash"] == spec.data["hash"]
+    wide = _feature_table(0, 784)  # columns that fill the default keep it (MNIST pixels as 1,28,28)
+    spec = configure_node(GraphInputNode, {"from_table": True, "columns": [f"f{k}" for k in range(784)]},
+                          [wide.schema]).specs[0]
+    assert spec.data["inputs"] == {"x": [None, 1, 28, 28]}
+    with pytest.raises(knext.InvalidParametersError, match=r"parameter 'from_table': .* no table is connected"):
+        configure_node(GraphInputNode, p, [None])
+
+
 def test_graph_input_reads_the_dtype_from_the_columns():
     for int_dtype, want in (("int64", "int64"), ("int32", "int32")):
         t = _feature_table(4, int_dtype=int_dtype)

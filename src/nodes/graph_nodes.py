@@ -11,11 +11,12 @@ from uop_engine.graph import Graph, Node
 from uop_engine.optable import DTYPES
 from uop_engine.params import Param, INTS
 
-from ._base import graph_category, op_categories, user_error
-from .ports import GraphBuildingNode, graph_port_type, instance_key_parameter, make_object, make_spec, stamp
+from ._base import graph_category, op_categories
+from .ports import GraphBuildingNode, GraphPortObject, graph_port_type, instance_key_parameter, stamp
 
 _SHAPE = Param("shape", INTS, (1,), "per-sample shape")
 _NUMERIC = (knext.double(), knext.int32(), knext.int64())
+_DEFAULT_SHAPE = "1,28,28"  # Graph Input shape: an MNIST-sized example
 _AUTO = "auto"  # Graph Input dtype: from the selected columns, else float32
 
 
@@ -36,7 +37,7 @@ def _numeric(col) -> bool:
 @knext.input_table("Example table", "Optional: a table whose numeric feature columns define the input size.",
                    optional=True)
 @knext.output_port("Graph", "A graph holding just this input.", graph_port_type)
-class GraphInputNode:
+class GraphInputNode(GraphBuildingNode):
     """Starts a TinyUOp graph with one named input.
 
     Type the per-sample shape (without the batch axis, e.g. `1,28,28`), or connect a table
@@ -46,8 +47,9 @@ class GraphInputNode:
 
     input_name = knext.StringParameter("Input name", "Name of the input (used by training, inference and ONNX).", "x")
     shape = knext.StringParameter("Shape", "Per-sample shape without the batch axis, comma-separated. With "
-                                  "'Size from table columns' it must hold as many values as columns are selected "
-                                  "(64 columns as 1,8,8), or stay empty for one axis of that size.", "1,28,28")
+                                  "'Size from table columns' a typed shape must hold as many values as columns are "
+                                  "selected (64 columns as 1,8,8); empty, or the default 1,28,28 when the columns "
+                                  "do not fill it, gives one axis of that size.", _DEFAULT_SHAPE)
     dtype = knext.StringParameter("Data type", "Element type of the input. auto: from the selected columns (int32 "
                                   "or int64 when all are integer columns of that type, else float32), float32 "
                                   "without a table.", _AUTO, enum=[_AUTO, *DTYPES])
@@ -61,28 +63,33 @@ class GraphInputNode:
         try:
             shape = _SHAPE.coerce(self.shape)
         except GraphError as e:
-            raise knext.InvalidParametersError(f"parameter 'shape': {e.reason}. help: type sizes like 1,28,28") from None
+            raise GraphError(e.reason, param="shape", fix="type sizes like 1,28,28") from None
         if not self.from_table:
             if not shape:
-                raise knext.InvalidParametersError("parameter 'shape': it is empty. help: type the per-sample shape "
-                                                   "without the batch axis, like 1,28,28 (or turn on 'Size from "
-                                                   "table columns' and select the feature columns)")
+                raise GraphError("it is empty", param="shape", fix="type the per-sample shape without the batch "
+                                 "axis, like 1,28,28 (or turn on 'Size from table columns' and select the feature "
+                                 "columns)")
             return shape, "float32" if self.dtype == _AUTO else self.dtype
         if schema is None:
-            raise knext.InvalidParametersError("'Size from table columns' is on but no table is connected")
+            raise GraphError("'Size from table columns' is on but no table is connected", param="from_table",
+                             fix="connect the example table or turn the option off")
         cols = list(self.columns or [])
         missing = [c for c in cols if c not in schema.column_names]
         if missing:
-            raise knext.InvalidParametersError(f"columns {missing} are not in the table; available: {schema.column_names}")
+            raise GraphError(f"columns {missing} are not in the table", param="columns",
+                             fix=f"select from {schema.column_names}")
         if not cols:
-            raise knext.InvalidParametersError("parameter 'columns': select at least one numeric feature column")
+            raise GraphError("select at least one numeric feature column", param="columns")
         n = len(cols)
-        if not shape:
+        # the untouched default (an MNIST-sized example) gives way to the columns unless they fill it;
+        # only a shape the user typed has to fit them
+        untouched = shape == _SHAPE.coerce(_DEFAULT_SHAPE) and math.prod(shape) != n
+        if not shape or untouched:
             shape = (n,)
         elif math.prod(shape) != n:
-            raise knext.InvalidParametersError(
-                f"parameter 'shape': {','.join(map(str, shape))} holds {math.prod(shape)} values but {n} feature "
-                f"columns are selected. help: type a shape with {n} values (e.g. {n}) or leave it empty")
+            raise GraphError(f"{','.join(map(str, shape))} holds {math.prod(shape)} values but {n} feature columns "
+                             "are selected", param="shape", fix=f"type a shape with {n} values (e.g. {n}) or leave "
+                             "it empty")
         if self.dtype != _AUTO:
             return shape, self.dtype
         # integer columns keep their type (ids for an embedding); doubles or a mix become float32
@@ -91,30 +98,20 @@ class GraphInputNode:
                 return shape, name
         return shape, "float32"
 
-    def _graph(self, schema) -> tuple[Graph, str]:
+    def _build(self, table=None):
+        # configure passes the table's schema, execute the table itself
+        schema = table if table is None or isinstance(table, knext.Schema) else table.schema
         shape, dtype = self._shape_and_dtype(schema)
         g = Graph(name="graph")
         g.add(Node("input_1", "input", {"name": self.input_name, "shape": list(shape), "dtype": dtype}, []))
         return stamp(g, ["input_1"], self.instance_key), "input_1"
-
-    def configure(self, config_context, table_schema=None):
-        try:
-            return make_spec(*self._graph(table_schema))
-        except GraphError as e:
-            raise user_error(e) from None
-
-    def execute(self, exec_context, table=None):
-        try:
-            return make_object(*self._graph(table.schema if table is not None else None))
-        except GraphError as e:
-            raise user_error(e) from None
 
 
 @knext.node(name="Save as Block", node_type=knext.NodeType.SINK, icon_path="icons/user.png",
             category=graph_category, keywords=["block", "component", "reuse", "library"], id="tinyuop_save_block")
 @knext.input_port("Graph", "The subgraph: from its Graph Input(s) to its head.", graph_port_type)
 @knext.output_port("Graph", "The same graph, passed through.", graph_port_type)
-class SaveBlockNode:
+class SaveBlockNode(GraphBuildingNode):
     """Saves the incoming subgraph as a named reusable block in the block library folder.
 
     The block's Graph Inputs become its inputs and the head its output. It is usable at once
@@ -128,29 +125,17 @@ class SaveBlockNode:
                                     "$TINYUOP_BLOCK_LIBRARY).", "")
     overwrite = knext.BoolParameter("Overwrite", "Replace an existing block of the same name.", False)
 
-    def _doc(self, graph: Graph, head: str):
-        from uop_engine.blocklib import block_document
-        g = graph.without_instances()  # keys of one KNIME run are noise in a saved block
+    def _build(self, port):
+        """The graph passes through; configure checks the block document, execute also saves it."""
+        from uop_engine.blocklib import block_document, save_block
+        g = port.graph.without_instances()  # keys of one KNIME run are noise in a saved block
         g.name = self.block_name
         if not any(n.op == "output" for n in g.nodes):
-            g.add(Node(g.unique_id("output"), "output", {"name": "y"}, [head]))
-        return g, block_document(g, self.block_name, self.description)
-
-    def configure(self, config_context, spec):
-        try:
-            self._doc(spec.graph, spec.head)
-        except GraphError as e:
-            raise user_error(e) from None
-        return spec
-
-    def execute(self, exec_context, obj):
-        from uop_engine.blocklib import save_block
-        try:
-            g, _ = self._doc(obj.graph, obj.head)
+            g.add(Node(g.unique_id("output"), "output", {"name": "y"}, [port.head]))
+        block_document(g, self.block_name, self.description)
+        if isinstance(port, GraphPortObject):
             save_block(g, self.block_name, self.description, self.library or None, overwrite=self.overwrite)
-        except GraphError as e:
-            raise user_error(e) from None
-        return obj
+        return port.graph, port.head
 
 
 @knext.node(name="User Block", node_type=knext.NodeType.MANIPULATOR, icon_path="icons/user.png",
