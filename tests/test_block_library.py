@@ -78,6 +78,10 @@ def test_broken_block_files_are_skipped_with_a_warning_and_good_ones_load(tmp_pa
         assert path in problems and words in problems[path], (stem, problems.get(path))
         assert f"{stem}.block.json" in log
     assert len(problems) == len(BROKEN)
+    # one 'help:' holding the inner fix (the block's node ids) and what to do with the file
+    target = problems[str(tmp_path / "bad_target.block.json")]
+    assert target.count("help:") == 1, target
+    assert target.endswith("help: nodes: input_1, relu_1; fix or remove the file from the block library"), target
 
 
 def test_explicit_load_of_a_broken_block_is_a_clear_error(tmp_path, blocks):

@@ -202,9 +202,11 @@ def read_block_file(path: str | Path) -> dict:
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise GraphError(f"block file {path} is not valid JSON: {e}",
                          fix="fix or remove the file from the block library") from None
-    except GraphError as e:
-        raise GraphError(f"block file {path} cannot be loaded: {e}",
-                         fix="fix or remove the file from the block library") from None
+    except GraphError as e:  # the inner error's place and reason, then one 'help:' holding both fixes
+        where = str(GraphError(e.reason, node=e.node, param=e.param, op=e.op))
+        remedy = "fix or remove the file from the block library"
+        raise GraphError(f"block file {path} cannot be loaded: {where}",
+                         fix=f"{e.fix}; {remedy}" if e.fix else remedy) from None
     return doc
 
 
