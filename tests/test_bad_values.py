@@ -118,3 +118,41 @@ def test_large_tables_mark_exactly_the_bad_rows_across_blocks_and_threads():
         X, _ = table_to_arrays(t, infer_feature_spec(t.schema, None, missing="skip_rows"))
     keep = np.setdiff1d(np.arange(n), list(bad_rows))
     np.testing.assert_array_equal(X, data.T[keep].astype(np.float32))
+
+
+def test_infinity_in_a_float_class_target_is_no_class():
+    t = pa.table({"a": [1.0, 2.0, 3.0, 4.0, 5.0], "y": pa.array([0.0, np.inf, 1.0, -np.inf, 1.0])})
+    spec = infer_feature_spec(t.schema, ["a"], "y", task="classification", missing="skip_rows")
+    stats = {}
+    X, y = table_to_arrays(t, spec, stats=stats)
+    assert spec.classes == [0, 1] and X.ravel().tolist() == [1.0, 3.0, 5.0] and y.tolist() == [0, 1, 1]
+    assert stats == {"rows": 5, "skipped": 2}
+    with pytest.raises(DataError, match=r"column 'y' has 2 infinite value\(s\) in 2 of 5 rows"):
+        table_to_arrays(t, infer_feature_spec(t.schema, ["a"], "y", task="classification"))
+    # the streamed trainer's class scan leaves infinities out the same way
+    from uop_engine.stream_train import _stream_classes
+    assert _stream_classes(iter(t.to_batches(max_chunksize=2)), "y") == [0, 1]
+
+
+def test_errors_advise_the_setting_of_the_place_that_raised_them():
+    from uop_engine import GraphBuilder
+    from uop_engine.compile import compile_graph
+    from uop_engine.model_bundle import ModelBundle
+    from uop_engine.predict import iter_predict_table, predict_table
+    t = pa.table({"a": [1.0, np.nan, 3.0, 4.0, np.nan, 6.0], "y": [0, 1, 0, 1, 0, 1]})
+    with pytest.raises(DataError, match=r"set 'Rows with missing values' \(the feature spec's missing-value policy\) "
+                                        r"to 'skip_rows'$"):
+        table_to_arrays(t, infer_feature_spec(t.schema, ["a"], "y"))
+    g = GraphBuilder("one")
+    g.linear(g.input((1,)), out_features=2)
+    bundle = ModelBundle.from_model(compile_graph(g.build(), seed=0), task="classification", classes=[0, 1],
+                                    feature_spec={"inputs": {"x": ["a"]}, "target": "y", "missing": "error"})
+    # a table of three chunks: the count covers all of them, and the advice is inference's
+    chunked = pa.Table.from_batches(t.to_batches(max_chunksize=2))
+    with pytest.raises(DataError, match=r"column 'a' has 2 missing value\(s\) \(null or NaN\) in 2 of 6 rows.*"
+                                        r"set the feature spec's missing-value policy to 'skip_rows' \(such rows then "
+                                        r"get missing predictions\)$"):
+        predict_table(bundle, chunked)
+    # a one-pass iterator cannot be read again: that batch's count, still inference's advice
+    with pytest.raises(DataError, match=r"in 1 of 2 rows.*get missing predictions\)$"):
+        list(iter_predict_table(bundle, iter(t.to_batches(max_chunksize=2))))

@@ -53,3 +53,15 @@ def test_infinite_feature_values_are_named_by_column(model):
         run_node(RunInferenceNode, {"missing": "error"}, [model, table_from_pyarrow(t)])
     out = run_node(RunInferenceNode, {"missing": "missing"}, [model, table_from_pyarrow(t)]).outputs[0].to_pandas()
     assert out["Prediction (label)"].isna().tolist() == [False, True, True, False, False, False]
+
+
+def test_missing_values_are_counted_over_all_batches_with_this_nodes_advice(model):
+    t = table(3000).set_column(1, "f1", pa.array([np.nan if i in (5, 2500) else 0.5 for i in range(3000)]))
+    many = table_from_pyarrow(t, batch_size=1000)
+    assert len(list(many.batches())) == 3
+    with pytest.raises(ValueError, match=r"column 'f1' has 2 missing value\(s\) \(null or NaN\) in 2 of 3000 rows.*"
+                                         r"set 'Rows with missing values' to 'missing' \(such rows then get missing "
+                                         r"predictions\)$"):
+        run_node(RunInferenceNode, {"missing": "error"}, [model, many])
+    out = run_node(RunInferenceNode, {"missing": "missing"}, [model, many]).outputs[0].to_pandas()
+    assert out["Prediction (label)"].isna().sum() == 2

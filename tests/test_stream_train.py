@@ -114,6 +114,22 @@ def test_stream_errors_name_what_to_fix():
     assert res.record["rows_skipped"] == 1 and res.record["n_train"] + res.record["n_val"] == N - 1
 
 
+def test_a_streamed_error_counts_bad_values_over_the_whole_table():
+    big = blobs(5000)
+    f0 = big.column("f0").to_numpy().copy()
+    f0[[3, 4500]] = np.nan  # in the first and in a late chunk of 4096 converted rows
+    f0[77] = np.inf
+    big = big.set_column(0, "f0", pa.array(f0))
+    with pytest.raises(DataError, match=r"column 'f0' has 2 missing value\(s\) \(null or NaN\) in 2 of 5000 rows.*"
+                                        r"'Rows with missing values' .* to 'skip_rows'$"):
+        train_table_streamed(GRAPH, TableStream(CountingSource(big, 1000), SPEC, buffer_rows=100), CFG)
+    f0[[3, 4500]] = 0.0
+    f0[4999] = -np.inf
+    only_inf = big.set_column(0, "f0", pa.array(f0))
+    with pytest.raises(DataError, match=r"column 'f0' has 2 infinite value\(s\) in 2 of 5000 rows"):
+        train_table_streamed(GRAPH, TableStream(CountingSource(only_inf, 1000), SPEC, buffer_rows=100), CFG)
+
+
 def test_train_model_streams_a_table_over_its_memory_limit():
     from knime_harness import load_extension, run_node, table_from_pyarrow
     load_extension()

@@ -7,6 +7,7 @@ from ._base import train_category
 from .model_port import arrow_schema, model_port_type
 
 ROW_ID = "<RowID>"
+MISSING_FIX = "or set 'Rows with missing values' to 'missing' (such rows then get missing predictions)"
 
 
 def _label_type(classes: list):
@@ -107,6 +108,7 @@ class RunInferenceNode:
         return knext.Schema.from_columns(list(base) + cols)
 
     def execute(self, exec_context, model_obj, table):
+        from uop_engine.bad_values import MissingValues, count_missing_in_batches
         from uop_engine.errors import DataError
         from uop_engine.predict import PredictionCancelled, iter_predict_table
         data = model_obj.spec.data
@@ -133,6 +135,9 @@ class RunInferenceNode:
                                          device=None if self.device in ("", "auto") else self.device,
                                          should_stop=exec_context.is_canceled, on_rows=progress):
                 out.append(rb)
+        except MissingValues as e:  # counted over the whole table, advising this node's own setting
+            raise ValueError(str(count_missing_in_batches((b.to_pyarrow() for b in table.batches()), e.column,
+                                                          MISSING_FIX))) from None
         except DataError as e:
             raise ValueError(str(e)) from None
         except PredictionCancelled as e:  # checked between model batches, within an input batch too

@@ -202,6 +202,8 @@ def target_into(data, spec: Any, missing: np.ndarray, row0: int) -> np.ndarray:
         for ch in parts:
             idx = pc.index_in(ch, value_set=vs) if vs is not None else pa.nulls(len(ch), pa.int32())
             absent = pc.is_null(ch, nan_is_null=True)  # NaN in a float label column is a missing label, as a null
+            if pa.types.is_floating(ch.type):  # and an infinity is no label either: skipped or reported as such
+                absent = pc.or_(absent, pc.fill_null(pc.is_inf(ch), False))
             unseen = pc.and_(pc.is_null(idx), pc.invert(absent))
             if pc.any(unseen).as_py():
                 bad = pc.unique(pc.filter(ch, unseen)).to_pylist()

@@ -188,8 +188,14 @@ def fit_classes(table: Any, spec: FeatureSpec) -> list:
     col = table.column(spec.target)
     if pa.types.is_dictionary(col.type):
         col = col.cast(col.type.value_type)
-    values = [v for v in pc.unique(col).to_pylist() if v is not None and v == v]
-    values = sorted(values)
+    return class_list(pc.unique(col).to_pylist())
+
+
+def class_list(labels: Any) -> list:
+    """Sorted distinct labels, leaving out what is no label: null, NaN and infinities (a missing or
+    unusable value of a float class column, skipped or reported like a regression target's)."""
+    import math
+    values = sorted({v for v in labels if v is not None and not (isinstance(v, float) and not math.isfinite(v))})
     if values and all(isinstance(v, float) and v.is_integer() for v in values):
         values = [int(v) for v in values]  # 0.0 / 1.0 labels read as classes 0 / 1
     return values
@@ -351,7 +357,7 @@ def iter_arrays(table_or_batches: Any, spec: FeatureSpec | dict, batch_size: int
             xs, y, missing = convert(data, spec, with_target=with_target, row0=counts["rows"])
         except MissingValues as e:
             if whole is not None:  # count over the whole table, not just this batch
-                raise count_missing(whole, [e.column], whole.num_rows) from None
+                raise count_missing(whole, [e.column], whole.num_rows, e.fix) from None
             raise
         counts["rows"] += data.num_rows
         if missing.any():

@@ -290,7 +290,7 @@ def iter_predict_table(model_or_bundle: Any, batches: Iterable[Any], *, feature_
     spec, done = None, 0
     for batch in _record_batches(batches):
         spec = spec or _table_spec(pred.model, batch, feature_spec)
-        xs, missing = _masked_inputs(pred.model, batch, spec)
+        xs, missing = _inputs_or_counted_error(pred.model, batch, spec, batches)
         n_ok = xs[0].shape[0]
         parts = []
         for i in range(0, n_ok, batch_size):
@@ -309,6 +309,19 @@ def iter_predict_table(model_or_bundle: Any, batches: Iterable[Any], *, feature_
         fields = [batch.schema.field(c) for c in keep] + [pa.field(k, a.type) for k, a in zip(cols, new)]
         # the kept columns' fields keep their metadata (e.g. KNIME's PNG image columns)
         yield pa.RecordBatch.from_arrays([batch.column(c) for c in keep] + new, schema=pa.schema(fields))
+
+
+def _inputs_or_counted_error(model, batch: Any, spec, batches: Iterable[Any]) -> tuple[list[np.ndarray], np.ndarray]:
+    """_masked_inputs, whose missing-value error counts over every batch when `batches` can be read
+    again (a table or a list; a one-pass iterator keeps this batch's count) and advises the
+    prediction's own setting."""
+    from .bad_values import PREDICTION_FIX, MissingValues, count_missing_in_batches
+    try:
+        return _masked_inputs(model, batch, spec)
+    except MissingValues as e:
+        if iter(batches) is not batches:
+            raise count_missing_in_batches(_record_batches(batches), e.column, PREDICTION_FIX) from None
+        raise e.with_fix(PREDICTION_FIX) from None
 
 
 def _with_missing(values: Any, missing: np.ndarray, n_ok: int) -> Any:

@@ -36,7 +36,7 @@ def _stream_classes(batches: Iterable[Any], target: str) -> list:
     """The sorted distinct labels of the target column, one batch at a time (as data.fit_classes)."""
     import pyarrow as pa
     import pyarrow.compute as pc
-    from .data import _record_batches
+    from .data import _record_batches, class_list
     seen: set = set()
     for rb in _record_batches(batches):
         if target not in rb.schema.names:
@@ -45,11 +45,8 @@ def _stream_classes(batches: Iterable[Any], target: str) -> list:
         col = rb.column(target)
         if pa.types.is_dictionary(col.type):
             col = col.cast(col.type.value_type)
-        seen.update(v for v in pc.unique(col).to_pylist() if v is not None and v == v)
-    values = sorted(seen)
-    if values and all(isinstance(v, float) and v.is_integer() for v in values):
-        values = [int(v) for v in values]
-    return values
+        seen.update(pc.unique(col).to_pylist())
+    return class_list(seen)
 
 
 class _Rebatch:
@@ -101,10 +98,15 @@ class TableStream:
 
     def _raw(self, chunk: int) -> Iterator[tuple[Any, Any]]:
         """(features, target ids) chunks of the whole table in row order, through the data layer."""
+        from .bad_values import MissingValues, count_missing_in_batches
+        from .data import _record_batches
         from .table_train import fit_to_inputs
         stats: dict = {}
-        for X, y in iter_arrays(self._open(), self.spec, chunk, stats=stats):
-            yield (X if self.shapes is None else fit_to_inputs(X, self.shapes)), y
+        try:
+            for X, y in iter_arrays(self._open(), self.spec, chunk, stats=stats):
+                yield (X if self.shapes is None else fit_to_inputs(X, self.shapes)), y
+        except MissingValues as e:  # found in one chunk: read the table again to count over all of it
+            raise count_missing_in_batches(_record_batches(self._open()), e.column, e.fix) from None
         self.stats = {"rows": stats.get("rows", 0), "skipped": stats.get("skipped", 0)}
 
     def scan(self) -> "TableStream":
