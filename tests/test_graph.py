@@ -206,9 +206,20 @@ def test_merge_keeps_nodes_of_different_instances_apart_and_shares_one_instance(
     assert a.hash() == b.hash()  # tokens are not content
 
 
+def test_unnamed_builder_inputs_get_unique_names():
+    g = GraphBuilder()
+    a, b, c = g.input((3,)), g.input((3,)), g.input((3,))
+    g.add("add", g.add("add", a, b), c)
+    gr = g.build()
+    assert [n.params["name"] for n in gr.inputs()] == ["x", "x_2", "x_3"]
+    assert summarize(gr).inputs == {"x": (None, 3), "x_2": (None, 3), "x_3": (None, 3)}
+    ones = np.ones((1, 3), np.float32)
+    np.testing.assert_array_equal(compile_graph(gr)(ones, 2 * ones, 3 * ones).numpy(), 6 * ones)
+
+
 def test_two_inputs_with_one_name_are_refused():
     g = GraphBuilder()
-    a, b = g.input((3,)), g.input((3,))
+    a, b = g.input((3,), name="x"), g.input((3,), name="x")
     g.add("add", a, b)
     with pytest.raises(GraphError) as e:
         analyze(g.build())

@@ -25,7 +25,11 @@ class GraphBuilder:
         self.graph.add(Node(nid, op, params, list(inputs)))
         return nid
 
-    def input(self, shape, name: str = "x", dtype: str = "float32", **kw) -> str:
+    def input(self, shape, name: str | None = None, dtype: str = "float32", **kw) -> str:
+        """A graph input; unnamed ones are 'x', then 'x_2', 'x_3', ... (input names must be unique)."""
+        if name is None:
+            taken = {n.params.get("name") for n in self.graph.inputs()}
+            name = next(c for c in ("x", *(f"x_{k}" for k in range(2, len(taken) + 2))) if c not in taken)
         return self.add("input", name=name, shape=tuple(shape), dtype=dtype, **kw)
 
     def output(self, ref: str, name: str = "y") -> str:
