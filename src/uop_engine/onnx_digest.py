@@ -57,18 +57,49 @@ def group_digest(nodes: Iterable[Any], initializers: dict[str, Any], weights: It
                     [_tensor(initializers[v], v not in weights) for v in used]])
 
 
+def _strs(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(s, str) for s in v)
+
+
+def _ints(v: Any) -> bool:
+    return isinstance(v, list) and all(isinstance(i, int) and not isinstance(i, bool) for i in v)
+
+
+def _weight_ok(w: Any) -> bool:
+    # [initializer name, permutation it was stored with or None, the weight's own shape]
+    return isinstance(w, list) and len(w) == 3 and isinstance(w[0], str) and (w[1] is None or _ints(w[1])) \
+        and _ints(w[2])
+
+
+def parse_hint(doc_string: str) -> dict | None:
+    """The export hint in a node's (or graph input's) doc_string, or None when there is none or it
+    is not what export_onnx writes: {"id"} on every node, plus op, params, inputs, outputs, weights
+    (and sig) on an op's first node. A hand-edited or foreign hint is ignored, not trusted: the
+    nodes it sits on are then imported as the plain ONNX ops they are."""
+    if not doc_string.startswith(HINT):
+        return None
+    try:
+        h = json.loads(doc_string[len(HINT):])
+    except (ValueError, RecursionError):  # not JSON, or nested too deep to parse
+        return None
+    if not isinstance(h, dict) or not isinstance(h.get("id"), str):
+        return None
+    if "op" not in h:
+        return h
+    ws = h.get("weights", {})
+    ok = isinstance(h["op"], str) and isinstance(h.get("params"), dict) and _strs(h.get("inputs")) \
+        and _strs(h.get("outputs")) and isinstance(ws, dict) and all(_weight_ok(w) for w in ws.values()) \
+        and isinstance(h.get("sig", ""), str)
+    return h if ok else None
+
+
 def hint_weights(model: Any) -> set[str]:
     """Initializer names that the export hints declare as weights."""
     names: set[str] = set()
     for n in model.graph.node:
-        if n.doc_string.startswith(HINT):
-            try:
-                h = json.loads(n.doc_string[len(HINT):])
-            except json.JSONDecodeError:
-                continue
-            for w in (h.get("weights") or {}).values():
-                if isinstance(w, list) and w and isinstance(w[0], str):
-                    names.add(w[0])
+        h = parse_hint(n.doc_string)
+        if h is not None and "op" in h:
+            names.update(w[0] for w in h.get("weights", {}).values())
     return names
 
 

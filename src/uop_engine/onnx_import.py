@@ -16,7 +16,6 @@ handlers live in `onnx_import_ops`.
 """
 from __future__ import annotations
 
-import json
 from collections import Counter, defaultdict
 from typing import Any
 
@@ -24,7 +23,8 @@ import numpy as np
 
 from .errors import GraphError
 from .graph import Graph, Node
-from .onnx_export import HINT, load_model
+from .onnx_digest import parse_hint
+from .onnx_export import load_model
 from .onnx_import_ops import DTYPES, HANDLERS, SUPPORTED, Unsupported
 from .optable import OPS
 
@@ -93,31 +93,23 @@ class _Importer:
 
     # ---- hints from export_onnx -------------------------------------------------------------
     def _hints(self) -> dict[str, dict]:
-        heads = {}
+        heads: dict[str, dict] = {}
         for n in self.gr.node:
-            if n.doc_string.startswith(HINT):
-                try:
-                    h = json.loads(n.doc_string[len(HINT):])
-                except json.JSONDecodeError:
-                    continue
-                if "op" in h and h.get("id") not in heads:
-                    heads[h["id"]] = h
+            h = parse_hint(n.doc_string)
+            if h is not None and "op" in h and h["id"] not in heads:
+                heads[h["id"]] = h
         return heads
 
     def _group_of(self, n) -> str | None:
-        if n.doc_string.startswith(HINT):
-            try:
-                return json.loads(n.doc_string[len(HINT):]).get("id")
-            except json.JSONDecodeError:
-                return None
-        return None
+        h = parse_hint(n.doc_string)
+        return None if h is None else h["id"]
 
     def _use_hint(self, h: dict, group: list) -> bool:
         if "sig" in h:  # nodes edited after export (Relu -> Sigmoid, an attribute, a constant): the hint is stale
             from .onnx_digest import group_digest
             ws = [w[0] for w in h.get("weights", {}).values() if isinstance(w, list) and w]
             if group_digest(group, self.init_protos, ws) != h["sig"]:
-                self.ignored_hints.append(str(h.get("id")))
+                self.ignored_hints.append(h["id"])
                 return False
         op = OPS.get(h["op"])
         produced = {o for n in group for o in n.output}
@@ -126,11 +118,15 @@ class _Importer:
                 or not all(w[0] in self.consts for w in h.get("weights", {}).values()):
             return False
         ws = {}
-        for wname, (init, perm, shape) in h.get("weights", {}).items():
-            arr = self.consts[init]
-            if perm is not None:  # stored transposed: undo it
-                arr = arr.reshape([shape[i] for i in perm]).transpose(np.argsort(perm))
-            ws[wname] = arr.reshape(shape)
+        try:
+            for wname, (init, perm, shape) in h.get("weights", {}).items():
+                arr = self.consts[init]
+                if perm is not None:  # stored transposed: undo it
+                    arr = arr.reshape([shape[i] for i in perm]).transpose(np.argsort(perm))
+                ws[wname] = arr.reshape(shape)
+        except (ValueError, IndexError):  # a hint whose weight layout does not fit the initializer: not ours
+            self.ignored_hints.append(h["id"])
+            return False
         nid = self.add(h["op"], [self.val[v] for v in h["inputs"]], ws, nid=h["id"], **h["params"])
         for k, o in enumerate(h["outputs"]):
             self.val[o] = nid if k == 0 else f"{nid}:{k}"
@@ -199,9 +195,8 @@ class _Importer:
                 self.uses.append(f"graph input '{vi.name}': needs a known dtype and shape (batch, sizes...), "
                                  f"got dims {dims}")
                 continue
-            hid = None
-            if vi.doc_string.startswith(HINT):
-                hid = json.loads(vi.doc_string[len(HINT):]).get("id")
+            h = parse_hint(vi.doc_string)
+            hid = None if h is None else h["id"]
             self.val[vi.name] = self.add("input", [], nid=hid, name=vi.name, shape=tuple(dims[1:]), dtype=dtype,
                                          batch=dims[0])
 
