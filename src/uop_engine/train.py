@@ -431,7 +431,7 @@ class Trainer:
             return time.strftime("%Y-%m-%dT%H:%M:%S%z", time.localtime(ts))
         ended = time.time()
         return {"format": "tinyuop.training_record", "version": 1, "config": cfg.to_dict(),
-                "graph_hash": g.hash(), "graph": g.to_dict(), "data_fingerprint": fp, "seed": cfg.seed,
+                "graph_hash": g.hash(), "graph": g.without_instances().to_dict(), "data_fingerprint": fp, "seed": cfg.seed,
                 "versions": versions(), "device": self.device, "started": iso(started), "ended": iso(ended),
                 "seconds": round(ended - started, 3), "epochs_run": len(st["history"]), "best_epoch": st["best_epoch"],
                 "stopped": stopped, "task": cfg.task, "classes": self.classes, "n_train": n_train, "n_val": n_val,
