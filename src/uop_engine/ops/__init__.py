@@ -1,2 +1,2 @@
 """Importing this package registers every built-in op in `uop_engine.optable.OPS`."""
-from . import elementwise, math_ops, arith_ops, reduce, movement, layers, attention, io, blocks  # noqa: F401
+from . import elementwise, math_ops, arith_ops, reduce, movement, layers, pooling, attention, io, blocks  # noqa: F401
