@@ -5,7 +5,7 @@ import onnx
 import pandas as pd
 import pytest
 
-from uop_engine import DataError, GraphBuilder
+from uop_engine import DataError, GraphBuilder, GraphError
 from uop_engine.onnx_export import export_onnx, onnx_metadata
 from uop_engine.quantize import calibration_reader, compare, quantize_dynamic_model, quantize_static_model, run_model
 from test_onnx_export import train_digits
@@ -87,7 +87,8 @@ def test_bad_validation_or_calibration_data_writes_nothing(digits, tmp_path):
     out = tmp_path / "q.onnx"
     with pytest.raises(DataError, match=r"validation data is empty \(0 rows\)"):
         quantize_dynamic_model(path, out, X_val=X[:0], y_val=y[:0])
-    with pytest.raises(DataError, match="validation targets have 5 rows but the validation data has 10"):
+    with pytest.raises(DataError, match=r"validation targets \(y_val\) have 5 rows but the validation data \(X_val\) "
+                                        "has 10"):
         quantize_dynamic_model(path, out, X_val=X[:10], y_val=y[:5])
     with pytest.raises(DataError, match="without validation inputs"):
         quantize_dynamic_model(path, out, y_val=y)
@@ -97,8 +98,6 @@ def test_bad_validation_or_calibration_data_writes_nothing(digits, tmp_path):
         quantize_static_model(path, out, [])
     with pytest.raises(DataError, match="calibration data gave no batches"):  # not onnxruntime's 'No data is collected'
         quantize_static_model(path, out, (b for b in []))
-    with pytest.raises(DataError, match="calibration data gave no batches"):
-        quantize_static_model(path, out, X[:64], max_batches=0)
     with pytest.raises(DataError, match="validation data is empty"):
         quantize_static_model(path, out, X[:64], X_val=X[:0])
     assert not list(tmp_path.iterdir())  # no output and no temporary file left behind
@@ -110,3 +109,47 @@ def test_static_calibration_from_a_one_shot_generator(digits, tmp_path):
     ref = quantize_static_model(path, tmp_path / "a.onnx", X[:128], X_val=X, y_val=y)
     assert rep["quantized_accuracy"] == ref["quantized_accuracy"]
     np.testing.assert_array_equal(run_model(tmp_path / "g.onnx", X), run_model(tmp_path / "a.onnx", X))
+
+
+def test_batch_size_and_max_batches_are_checked_by_name_before_anything_is_written(digits, tmp_path):
+    path, X, y = digits
+    out = tmp_path / "new" / "q.onnx"  # a folder that does not exist yet: it must not be created either
+    for bad in (0, -4, 2.5, True, None):
+        with pytest.raises(GraphError, match=f"parameter 'batch_size': must be a whole number of 1 or more, got "
+                                             f"{bad!r}"):
+            quantize_static_model(path, out, X[:64], batch_size=bad, X_val=X, y_val=y)
+    for bad in (0, -1, 1.5):
+        with pytest.raises(GraphError, match=f"parameter 'max_batches': .* got {bad!r}"):
+            quantize_static_model(path, out, X[:64], max_batches=bad)
+    with pytest.raises(GraphError, match="parameter 'batch_size'"):
+        calibration_reader(path, X[:64], batch_size=0)
+    assert not list(tmp_path.iterdir())
+    rep = quantize_static_model(path, out, X[:64], batch_size=np.int64(16), max_batches=2)  # numpy ints are fine
+    assert out.is_file() and rep["quantized_bytes"] == out.stat().st_size
+    assert sorted(p.name for p in tmp_path.rglob("*")) == ["new", "q.onnx"]  # no temporary files beside it
+
+
+def test_bad_validation_targets_are_named_before_quantising(digits, tmp_path):
+    path, X, y = digits
+    n = len(X)
+    out = tmp_path / "new" / "q.onnx"
+    bad = {  # y_val -> what the message says
+        "strings": (np.array(["a"] * n), r"\(y_val\) must be numbers .* got <U1 values"),
+        "one-hot ints": (np.eye(10, dtype=np.int64)[y], rf"\(y_val\) of shape \({n}, 10\) hold integers, read as "
+                                                        rf"class indices: give one per row, shape \({n},\)"),
+        "labels from 1": (y + 1, r"\(y_val\) are class indices from 1 to 10, but the model scores 10 classes "
+                                 r"\(0 to 9\)"),
+        "floats of another shape": (np.zeros((n, 3)), rf"\(y_val\) have shape \({n}, 3\) but the model's output "
+                                                      rf"for the {n} validation rows has shape \({n}, 10\); give one "
+                                                      rf"target per output value, or integer class indices"),
+    }
+    for why, (y_bad, message) in bad.items():
+        for run in (lambda: quantize_dynamic_model(path, out, X_val=X, y_val=y_bad),
+                    lambda: quantize_static_model(path, out, X[:64], X_val=X, y_val=y_bad)):
+            with pytest.raises(DataError, match=message):
+                run()
+        assert not list(tmp_path.iterdir()), why  # neither the file nor its folder
+    # labels as a column (n, 1) are class indices too, scored like (n,)
+    rep = quantize_dynamic_model(path, out, X_val=X, y_val=y.reshape(-1, 1))
+    assert rep["original_accuracy"] == pytest.approx(np.mean(run_model(path, X).argmax(1) == y))
+    assert rep["original_accuracy"] == compare(path, out, X, y)["original_accuracy"]

@@ -4,7 +4,9 @@
 needed); `quantize_static_model` also fixes activation ranges from calibration data (an array,
 a table, a dict of arrays or an iterable of batches) and writes a QDQ model. Both write the
 result atomically and return a report: file sizes, size ratio, and, given validation data,
-accuracy of both models (classification) or their error (regression) and the change.
+accuracy of both models (classification) or their error (regression) and the change. Parameters
+(batch_size, max_batches) and data (calibration, X_val, y_val) are checked before onnxruntime runs,
+and the output file (and its folder) only appear once everything worked.
 """
 from __future__ import annotations
 
@@ -67,24 +69,66 @@ def _as_feeds(data: Any, specs: list[tuple[str, tuple, Any]], what: str) -> dict
     return feeds
 
 
-def _check_validation(model, X_val: Any, y_val: Any) -> None:
+def _check_batching(batch_size: Any, max_batches: Any) -> None:
+    # checked by name up front: 0 would fail inside onnxruntime as a bare 'range() arg 3 must not be zero'
+    def whole(v: Any) -> bool:
+        return isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) and v >= 1
+    if not whole(batch_size):
+        raise GraphError(f"must be a whole number of 1 or more, got {batch_size!r}", param="batch_size",
+                         fix="give the number of calibration rows per batch, e.g. 32")
+    if max_batches is not None and not whole(max_batches):
+        raise GraphError(f"must be a whole number of 1 or more, or None for all batches, got {max_batches!r}",
+                         param="max_batches", fix="give how many calibration batches to use, or leave it out")
+
+
+def _check_targets(outputs: np.ndarray, y_val: Any) -> np.ndarray:
+    """y_val as compare() uses it: integer class indices, one per row, for a model that outputs
+    class scores; else one number per output value. Checked before anything is written."""
+    y, n = np.asarray(y_val), len(outputs)
+    if y.dtype.kind not in "biuf":
+        raise DataError(f"validation targets (y_val) must be numbers (integer class indices or target values), got "
+                        f"{y.dtype} values")
+    if len(np.atleast_1d(y)) != n:
+        raise DataError(f"validation targets (y_val) have {len(np.atleast_1d(y))} rows but the validation data "
+                        f"(X_val) has {n}; they must be row-aligned")
+    classify = outputs.ndim == 2 and outputs.shape[1] > 1
+    if classify and y.dtype.kind in "iu":
+        if y.size != n:
+            raise DataError(f"validation targets (y_val) of shape {y.shape} hold integers, read as class indices: "
+                            f"give one per row, shape ({n},)")
+        y = y.reshape(n)
+        k = outputs.shape[1]
+        if y.min() < 0 or y.max() >= k:
+            raise DataError(f"validation targets (y_val) are class indices from {y.min()} to {y.max()}, but the "
+                            f"model scores {k} classes (0 to {k - 1})")
+        return y
+    if y.size != outputs.size:
+        raise DataError(f"validation targets (y_val) have shape {y.shape} but the model's output for the {n} "
+                        f"validation rows has shape {outputs.shape}; give one target per output value"
+                        + (f", or integer class indices of shape ({n},)" if classify else ""))
+    return y.reshape(outputs.shape)
+
+
+def _check_validation(model, X_val: Any, y_val: Any) -> np.ndarray | None:
     """Validation data must be usable before anything is quantised or written: a report that
-    fails after the file is written would leave a file behind for a failed step."""
+    fails after the file is written would leave a file behind for a failed step. Returns the
+    original model's outputs on X_val (run once, here, so y_val can be checked against them)."""
     if X_val is None:
         if y_val is not None:
             raise DataError("validation targets (y_val) were given without validation inputs (X_val)")
-        return
-    feeds = _as_feeds(X_val, _inputs(model), "validation data")
-    n = len(next(iter(feeds.values())))
-    if y_val is not None and len(np.atleast_1d(np.asarray(y_val))) != n:
-        raise DataError(f"validation targets have {len(np.atleast_1d(np.asarray(y_val)))} rows but the validation "
-                        f"data has {n}; they must be row-aligned")
+        return None
+    _as_feeds(X_val, _inputs(model), "validation data")
+    outputs = run_model(model, X_val)
+    if y_val is not None:
+        _check_targets(outputs, y_val)
+    return outputs
 
 
 def calibration_reader(model_or_path: Any, data: Any, batch_size: int = 32, max_batches: int | None = None):
     """An onnxruntime CalibrationDataReader over an array, a table (one row per sample), a dict of
     arrays by input name, or an iterable of such batches; `rewind()` starts it over."""
     from onnxruntime.quantization import CalibrationDataReader  # heavy: imported only when quantising
+    _check_batching(batch_size, max_batches)
     specs = _inputs(load_model(model_or_path))
 
     def batches() -> Iterator[dict[str, np.ndarray]]:
@@ -116,8 +160,6 @@ def calibration_reader(model_or_path: Any, data: Any, batch_size: int = 32, max_
         def empty(self) -> bool:
             """Whether no batch comes at all; the first batch is kept for get_next (a generator
             cannot be rewound)."""
-            if max_batches is not None and max_batches <= 0:
-                return True
             if self.count == 0 and self.pending is None:
                 self.pending = next(self.it, None)
             return self.pending is None and self.count == 0
@@ -135,45 +177,42 @@ def run_model(model_or_path: Any, X: Any, batch_size: int = 256, output: int = 0
     return np.concatenate(outs)
 
 
-def compare(original: Any, quantized: Any, X: Any, y: Any = None, output: int = 0) -> dict[str, Any]:
+def compare(original: Any, quantized: Any, X: Any, y: Any = None, output: int = 0,
+            original_outputs: np.ndarray | None = None) -> dict[str, Any]:
     """Accuracy of both models (integer labels and a class-score output) or their error against y
-    (regression), plus how far the quantised outputs moved."""
-    a, b = run_model(original, X, output=output), run_model(quantized, X, output=output)
+    (regression), plus how far the quantised outputs moved. `original_outputs`: the original
+    model's outputs on X when already computed."""
+    a = run_model(original, X, output=output) if original_outputs is None else original_outputs
+    b = run_model(quantized, X, output=output)
     rep: dict[str, Any] = {"max_abs_diff": float(np.max(np.abs(a - b))), "mean_abs_diff": float(np.mean(np.abs(a - b)))}
     classify = a.ndim == 2 and a.shape[1] > 1
     if classify:
         rep["prediction_agreement"] = float(np.mean(a.argmax(1) == b.argmax(1)))
     if y is None:
         return rep
-    y = np.asarray(y)
+    y = _check_targets(a, y)
     if classify and np.issubdtype(y.dtype, np.integer):
         acc_a, acc_b = float(np.mean(a.argmax(1) == y)), float(np.mean(b.argmax(1) == y))
         rep.update(task="classification", original_accuracy=acc_a, quantized_accuracy=acc_b, accuracy_delta=acc_b - acc_a)
     else:
-        y = y.reshape(a.shape).astype(np.float64)
+        y = y.astype(np.float64)
         mae_a, mae_b = float(np.mean(np.abs(a - y))), float(np.mean(np.abs(b - y)))
         rep.update(task="regression", original_mae=mae_a, quantized_mae=mae_b, mae_delta=mae_b - mae_a)
     return rep
-
-
-def _tmp_model(model, folder: str) -> str:
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".quant_in.", suffix=".onnx")
-    with os.fdopen(fd, "wb") as f:
-        f.write(model.SerializeToString())
-    return tmp
 
 
 def _quantize(mode: str, model_or_path: Any, out_path: str | os.PathLike, run, settings: dict,
               preprocess: bool, X_val: Any, y_val: Any) -> dict[str, Any]:
     import onnx
     model = load_model(model_or_path)
-    _check_validation(model, X_val, y_val)
+    original_outputs = _check_validation(model, X_val, y_val)
     out_path = os.fspath(out_path)
-    folder = os.path.dirname(os.path.abspath(out_path))
-    os.makedirs(folder, exist_ok=True)
-    tmp_in = _tmp_model(model, folder)
-    tmp_pre, tmp_out = tmp_in + ".pre.onnx", tmp_in + ".q.onnx"
-    try:
+    # onnxruntime works on files: its inputs and outputs go to a private temp folder, and the output
+    # path (and its folder) only comes into being when the result is written
+    with tempfile.TemporaryDirectory(prefix="tinyuop_quant_") as work:
+        tmp_in, tmp_pre, tmp_out = (os.path.join(work, f) for f in ("in.onnx", "pre.onnx", "q.onnx"))
+        with open(tmp_in, "wb") as f:
+            f.write(model.SerializeToString())
         src = tmp_in
         if preprocess:  # shape inference + graph optimisation, as onnxruntime recommends before quantising
             try:
@@ -194,10 +233,6 @@ def _quantize(mode: str, model_or_path: Any, out_path: str | os.PathLike, run, s
                              fix="try the other mode or export at another opset") from None
         q = onnx.load(tmp_out)
         onnx.checker.check_model(q, full_check=True)  # everything we write must pass the checker
-    finally:
-        for p in (tmp_in, tmp_pre, tmp_out):
-            if os.path.exists(p):
-                os.unlink(p)
     del q.metadata_props[:]  # carry the original metadata (graph hash, labels) over, plus how it was made
     for prop in model.metadata_props:
         q.metadata_props.add(key=prop.key, value=prop.value)
@@ -207,7 +242,7 @@ def _quantize(mode: str, model_or_path: Any, out_path: str | os.PathLike, run, s
     report: dict[str, Any] = {"mode": mode, "path": out_path, "original_bytes": orig_bytes, "quantized_bytes": q_bytes,
                               "size_ratio": q_bytes / orig_bytes, **settings}
     if X_val is not None:  # compared before writing: the file only appears for a step that succeeded
-        report.update(compare(model, q, X_val, y_val))
+        report.update(compare(model, q, X_val, y_val, original_outputs=original_outputs))
     atomic_write(out_path, data)
     return report
 
@@ -248,6 +283,7 @@ def quantize_static_model(model_or_path: Any, out_path: str | os.PathLike, calib
         raise GraphError(f"unknown calibration method '{calibrate_method}'", fix=f"use one of {', '.join(methods)}")
     if quant_format not in formats:
         raise GraphError(f"unknown quantisation format '{quant_format}'", fix="use qdq or qoperator")
+    _check_batching(batch_size, max_batches)
     if calibration is None:
         raise DataError("static quantisation needs calibration data (a sample of the training inputs)")
     model = load_model(model_or_path)
@@ -266,8 +302,8 @@ def quantize_static_model(model_or_path: Any, out_path: str | os.PathLike, calib
     def run(src, dst):
         reader = calibration_reader(model, calibration, batch_size=batch_size, max_batches=max_batches)
         if reader.empty():  # onnxruntime would only say 'No data is collected'
-            raise DataError("calibration data gave no batches (an empty iterable or max_batches=0); give at least "
-                            "one batch of the model's inputs (a sample of the training data)")
+            raise DataError("calibration data gave no batches (an empty iterable); give at least one batch of the "
+                            "model's inputs (a sample of the training data)")
         quantize_static(src, dst, reader, quant_format=formats[quant_format], op_types_to_quantize=settings["op_types"],
                         per_channel=per_channel, activation_type=at, weight_type=wt,
                         calibrate_method=methods[calibrate_method])
