@@ -125,14 +125,15 @@ def _instance(node: Any, settings: Dict[str, Any], version: Optional[str]) -> An
 # ---- contexts ------------------------------------------------------------------------------------
 def make_host_context(node: Any = None, *, cancel_after: Optional[int] = None, workflow_dir: Optional[str] = None,
                       temp_dir: Optional[str] = None, credentials: Optional[Dict[str, Tuple[str, str]]] = None,
-                      flow_variables: Optional[dict] = None, node_id: Optional[str] = None) -> HostContext:
+                      flow_variables: Optional[dict] = None) -> HostContext:
     """KNIME's side of a context. credentials: name -> (username, password); cancel_after=n: the
-    user cancels after the node asked is_canceled() n times (0: before it starts)."""
-    host = HostContext(node_id or (node_info(node).id if node is not None else "node"), credentials, flow_variables,
-                       workflow_dir, temp_dir, cancel_after)
+    user cancels after the node asked is_canceled() n times (0: before it starts). Until a run
+    connects the ports, every single port counts as connected (1) and every port group as empty (0)."""
+    host = HostContext(credentials, flow_variables, workflow_dir, temp_dir, cancel_after)
     if node is not None:
-        host.input_connected = [1] * len(node_info(node).input_ports)
-        host.output_connected = [1] * len(node_info(node).output_ports)
+        info = node_info(node)
+        host.input_connected = [0 if isinstance(p, PortGroup) else 1 for p in info.input_ports]
+        host.output_connected = [0 if isinstance(p, PortGroup) else 1 for p in info.output_ports]
     return host
 
 

@@ -165,7 +165,7 @@ def test_parameters_are_per_instance_typed_ranged_and_validated():
     a, b = ScaleNode(), ScaleNode()
     a.factor, a.clip.high = 3, 7
     assert (a.factor, b.factor, a.clip.high, b.clip.high) == (3.0, 2.0, 7, 1000)
-    with pytest.raises(ValueError, match="'Factor': 101.0 is > the max value 100.0"):
+    with pytest.raises(ValueError, match="'Factor': 101 is > the max value 100.0"):
         a.factor = 101
     with pytest.raises(ValueError, match="'Repeats': 0 is smaller than the minimal value 1"):
         a.repeats = 0
@@ -207,7 +207,7 @@ def test_settings_json_round_trip_and_invalid_settings():
     with pytest.raises(TypeError, match="not JSON serializable"):
         kh.configure_node(ScaleNode, {"column": {"x"}}, [_df()])
     del s["model"]["factor"]
-    with pytest.raises(kh.InvalidSettingsError, match="no value for 'factor'"):
+    with pytest.raises(kh.InvalidSettingsError, match='Parameter missing for key "factor".'):
         kh.inject_settings(ScaleNode(), s)
     with pytest.raises(knext.InvalidParametersError, match="column 'nope' is not in the input"):
         kh.configure_node(ScaleNode, {"column": "nope"}, [_df()])
@@ -219,10 +219,11 @@ def test_since_version_and_version_dependent_defaults():
     node = ScaleNode()
     kh.inject_settings(node, old, version="0.1.0")
     assert node.clip.added is True
-    with pytest.raises(kh.InvalidSettingsError, match="no value for 'clip.added'"):
+    with pytest.raises(kh.InvalidSettingsError, match='Parameter missing for key "added".'):
         kh.inject_settings(ScaleNode(), old, version="0.2.0")
-    p = knext.IntParameter("P", "Default by release.", lambda v: 1 if v is not None and v < "0.3.0" else 2)
-    assert (p.default_value, p.default_for("0.2.0")) == (2, 1)
+    p = knext.IntParameter("P", "Default by release.", lambda v: 1 if v < knext.Version(0, 3, 0) else 2)
+    assert (p.default_value, p.default_for(knext.Version(0, 2, 0))) == (1, 1)  # knime.yml: version 0.1.0
+    assert p.default_for(knext.Version(0, 3, 0)) == 2
 
 
 def test_configure_execute_tables_batches_flow_variables_and_progress():

@@ -28,15 +28,9 @@ class _Context:
 
     @property
     def flow_variables(self) -> Dict[str, Any]:
-        """The node's flow variables; changes are pushed downstream when the call returns."""
+        """The node's flow variables: a dict to read and change in place (there is no setter, as in
+        KNIME); changes are pushed downstream when the call returns."""
         return self._host.flow_variables
-
-    @flow_variables.setter
-    def flow_variables(self, value: Dict[str, Any]) -> None:
-        if not isinstance(value, dict):
-            raise TypeError(f"flow_variables must be a dict, not {type(value).__name__}")
-        self._host.flow_variables.clear()
-        self._host.flow_variables.update(value)
 
     def get_credential_names(self) -> List[str]:
         return list(self._host.credentials)
@@ -58,15 +52,12 @@ class ConfigurationContext(_Context):
         self._host.warnings.append(message)
 
     def get_connected_input_port_numbers(self) -> List[int]:
-        """Per input port: 1 or 0 (connected or not), for a port group the number of connected ports."""
+        """Per input port, the number of ports connected to it: 1 for a connected port, 0 for an
+        unconnected optional one, the count of connected ports for a port group."""
         return list(self._host.input_connected)
 
     def get_connected_output_port_numbers(self) -> List[int]:
         return list(self._host.output_connected)
-
-    @property
-    def node_id(self) -> str:
-        return self._host.node_id
 
 
 class ExecutionContext(ConfigurationContext):

@@ -21,10 +21,9 @@ class HostContext:
     """cancel_after=n: the user cancels once the node has asked `is_canceled()` n times (0: at once).
     credentials: name -> (username, password). Folders default to fresh temporary ones."""
 
-    def __init__(self, node_id: str = "node", credentials: Optional[Dict[str, Tuple[str, str]]] = None,
+    def __init__(self, credentials: Optional[Dict[str, Tuple[str, str]]] = None,
                  flow_variables: Optional[Dict[str, Any]] = None, workflow_dir: Optional[str] = None,
                  temp_dir: Optional[str] = None, cancel_after: Optional[int] = None) -> None:
-        self.node_id = node_id
         self.credentials = dict(credentials or {})
         self.flow_variables: Dict[str, Any] = dict(flow_variables or {})
         self._workflow_dir, self._temp_dir = workflow_dir, temp_dir
@@ -70,4 +69,4 @@ class HostContext:
 
     def sibling(self) -> "HostContext":
         """A context of the same workflow and user for another call (configure before execute)."""
-        return HostContext(self.node_id, self.credentials, self.flow_variables, self.workflow_dir, self._temp_dir)
+        return HostContext(self.credentials, self.flow_variables, self.workflow_dir, self._temp_dir)

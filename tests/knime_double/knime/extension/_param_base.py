@@ -10,6 +10,8 @@ import copy
 import enum
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from ._version import Version, current_version
+
 VALUES = "_knime_parameter_values"
 
 
@@ -26,13 +28,33 @@ def attribute_name(cls: type, descriptor: Any) -> str:
     raise AttributeError(f"{descriptor!r} is not a class attribute of {cls.__name__}")
 
 
-def parse_version(version: Optional[str]) -> Optional[Tuple[int, ...]]:
-    if version is None:
-        return None
-    try:
-        return tuple(int(p) for p in str(version).split("."))
-    except ValueError:
-        raise ValueError(f"versions look like 1.2.3, not {version!r}") from None
+def check_version(version: Any, what: str) -> Any:
+    """since_version is 'x.y.z' (or a knext.Version); a wrong one fails where it is declared."""
+    if version is not None:
+        try:
+            Version.parse_version(version)
+        except ValueError as e:
+            raise ValueError(f"{what}: since_version: {e}") from None
+    return version
+
+
+class InvalidParametersError(Exception):
+    """Raise from configure (or a validator) when the settings are invalid: KNIME shows the
+    message as the node's invalid-settings error."""
+
+
+class LayoutDirection(enum.Enum):
+    """How a parameter group or array item lays out its parameters in the dialog."""
+    VERTICAL = "VerticalLayout"
+    HORIZONTAL = "HorizontalLayout"
+
+
+def check_layout(direction: Any, what: str) -> "LayoutDirection":
+    if direction is None:
+        return LayoutDirection.VERTICAL
+    if not isinstance(direction, LayoutDirection):
+        raise TypeError(f"{what}: layout_direction is a knext.LayoutDirection, not {direction!r}")
+    return direction
 
 
 class Effect(enum.Enum):
@@ -66,6 +88,22 @@ class OneOf(Condition):
                 "schema": {"oneOf": [{"const": self.subject.to_json(v)} for v in self.values]}}
 
 
+class Contains(Condition):
+    """True when `subject` (a parameter holding a list, e.g. an EnumSetParameter) contains `value`."""
+
+    def __init__(self, subject: "ParameterBase", value: Any) -> None:
+        if not isinstance(subject, ParameterBase):
+            raise TypeError(f"Contains needs a parameter as its subject, not {subject!r}")
+        self.subject, self.value = subject, value
+
+    def subjects(self) -> List["ParameterBase"]:
+        return [self.subject]
+
+    def to_json(self, scope_of: Callable[["ParameterBase"], str]) -> dict:
+        item = self.value.name if isinstance(self.value, enum.Enum) else self.value
+        return {"scope": scope_of(self.subject), "schema": {"contains": {"const": item}}}
+
+
 class And(Condition):
     def __init__(self, *conditions: Condition) -> None:
         self.conditions = conditions
@@ -96,7 +134,7 @@ class ParameterBase:
             raise TypeError(f"a parameter's label is a str, not {label!r}")
         if validator is not None and not callable(validator):
             raise TypeError(f"parameter '{label}': validator must be callable")
-        parse_version(since_version)
+        check_version(since_version, f"parameter '{label}'")
         self._label, self._description = label, description
         self._default = default_value
         self._custom_validator = validator
@@ -120,10 +158,13 @@ class ParameterBase:
     def default_value(self) -> Any:
         return self.default_for(None)
 
-    def default_for(self, version: Optional[str]) -> Any:
-        """The default; a callable default_value is called with the version of the settings being
-        loaded (None for a new node), so defaults can depend on the release, or be made per node."""
-        return copy.deepcopy(self._default(version) if callable(self._default) else self._default)
+    def default_for(self, version: Optional[Version]) -> Any:
+        """The default; a callable default_value is called with a knext.Version: the release that
+        saved the settings being loaded (which lack this parameter), or for a new node (version
+        None) the extension's current release from knime.yml (0.0.0 when unknown)."""
+        if callable(self._default):
+            return copy.deepcopy(self._default(current_version() if version is None else version))
+        return copy.deepcopy(self._default)
 
     @property
     def since_version(self) -> Optional[str]:

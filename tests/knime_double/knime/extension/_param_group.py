@@ -9,7 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Dict, List, Optional
 
-from ._param_base import VALUES, ParameterBase, attribute_name, parse_version, values_of
+from ._param_base import (VALUES, InvalidParametersError, LayoutDirection, ParameterBase, attribute_name,
+                          check_layout, check_version, values_of)
+from ._version import Version
 
 GROUP_INFO = "__knime_parameter_group__"
 
@@ -20,18 +22,22 @@ class GroupInfo:
     since_version: Optional[str]
     is_advanced: bool
     description: str
+    layout_direction: LayoutDirection = LayoutDirection.VERTICAL
 
 
 def parameter_group(label: str, since_version: Optional[str] = None, is_advanced: bool = False,
                     layout_direction: Any = None):
-    """Class decorator: the class's parameters form a group (a tab or section in the dialog).
-    A `validate(self, values)` method checks the group's settings (a dict) as a whole."""
-    parse_version(since_version)
+    """Class decorator: the class's parameters form a group (a tab or section in the dialog), laid
+    out as `layout_direction` (a knext.LayoutDirection) says. A `validate(self, values)` method
+    checks the group's settings (a dict) as a whole."""
+    check_version(since_version, f"parameter group '{label}'")
+    direction = check_layout(layout_direction, f"parameter group '{label}'")
 
     def decorate(cls: type) -> type:
         if not isinstance(cls, type):
             raise TypeError("@knext.parameter_group decorates a class")
-        setattr(cls, GROUP_INFO, GroupInfo(label, since_version, bool(is_advanced), (cls.__doc__ or "").strip()))
+        setattr(cls, GROUP_INFO, GroupInfo(label, since_version, bool(is_advanced), (cls.__doc__ or "").strip(),
+                                            direction))
         cls.__set_name__ = _group_set_name
         cls.__get__ = _group_get
         cls.__set__ = _group_set
@@ -93,19 +99,32 @@ def extract_values(holder: Any) -> Dict[str, Any]:
     return out
 
 
-def assign_values(holder: Any, data: Dict[str, Any], defaults_for: Any = None, version: Optional[str] = None,
+def fill_defaults(holder: Any, version: Optional[Version]) -> None:
+    """Every parameter of a node or group instance at its default for `version` (see default_for)."""
+    for name, desc in parameters_of(holder).items():
+        if is_group(desc):
+            fill_defaults(getattr(holder, name), version)
+        else:
+            values_of(holder)[name] = desc.default_for(version)
+
+
+def assign_values(holder: Any, data: Dict[str, Any], defaults_for: Any = None, version: Optional[Version] = None,
                   path: str = "") -> None:
     """Set values from a settings dict, each through its checks; a missing key gets the default for
-    `version` when `defaults_for(descriptor)` says so, else KeyError. Group `validate` runs last."""
+    the saved `version` when `defaults_for(descriptor)` says so, else KNIME's InvalidParametersError
+    'Parameter missing for key "<key>".'. Group `validate` runs last."""
     if not isinstance(data, dict):
         raise TypeError(f"settings of '{path or 'the node'}' must be a dict, not {type(data).__name__}")
     for name, desc in parameters_of(holder).items():
         key = f"{path}{name}"
         if name not in data:
             if defaults_for is not None and defaults_for(desc):
-                values_of(holder)[name] = bound_copy(desc) if is_group(desc) else desc.default_for(version)
+                if is_group(desc):
+                    fill_defaults(getattr(holder, name), version)
+                else:
+                    values_of(holder)[name] = desc.default_for(version)
                 continue
-            raise KeyError(f"the settings have no value for '{key}'")
+            raise InvalidParametersError(f'Parameter missing for key "{name}".')
         if is_group(desc):
             assign_values(getattr(holder, name), data[name], defaults_for, version, key + ".")
         else:
@@ -134,6 +153,7 @@ class ParameterArray(ParameterBase):
             raise TypeError(f"ParameterArray '{label}': parameters must be an instance of a @knext.parameter_group "
                             "class")
         super().__init__(label, description, [], None, since_version, is_advanced)
+        self.layout_direction = check_layout(layout_direction, f"ParameterArray '{label}'")
         self.template, self.allow_reorder = parameters, allow_reorder
         self.button_text, self.array_title = button_text, array_title
 

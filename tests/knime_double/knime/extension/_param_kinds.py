@@ -4,7 +4,7 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import numbers
-from typing import Any, Callable, List, Optional, Sequence, Type
+from typing import Any, Callable, List, Optional, Type
 
 from ._param_base import ParameterBase
 
@@ -54,10 +54,10 @@ class DoubleParameter(_Ranged):
                  is_advanced: bool = False) -> None:
         super().__init__(label, description, default_value, validator, min_value, max_value, since_version, is_advanced)
 
-    def _coerce(self, value: Any) -> float:
+    def _coerce(self, value: Any) -> Any:
         if isinstance(value, bool) or not isinstance(value, numbers.Real):
             raise self._type_error(value, "a number")
-        return float(value)
+        return value  # kept as given, as KNIME does: an int stays an int (node code must take both)
 
     def ui_options(self, ctx: Any) -> dict:
         return {"format": "number"}
@@ -68,12 +68,15 @@ class StringParameter(ParameterBase):
     dialog opens. Neither restricts what the settings may hold: check in configure."""
 
     def __init__(self, label: str, description: str = "", default_value: str = "",
-                 enum: Optional[Sequence[str]] = None, validator: Optional[Callable] = None,
+                 enum: Optional[List[str]] = None, validator: Optional[Callable] = None,
                  since_version: Optional[str] = None, is_advanced: bool = False,
                  choices: Optional[Callable[[Any], List[str]]] = None) -> None:
         super().__init__(label, description, default_value, validator, since_version, is_advanced)
-        if enum is not None and not all(isinstance(e, str) for e in enum):
-            raise TypeError(f"parameter '{label}': enum is a list of strings")
+        if enum is not None and choices is not None:
+            raise ValueError(f"parameter '{label}': give either enum (fixed values) or choices (computed when the "
+                             "dialog opens), not both")
+        if enum is not None and (not isinstance(enum, list) or not all(isinstance(e, str) for e in enum)):
+            raise TypeError(f"parameter '{label}': enum must be a list of strings, not {enum!r}")
         if choices is not None and not callable(choices):
             raise TypeError(f"parameter '{label}': choices is a callable(ctx) returning a list of strings")
         self.enum, self.choices = (list(enum) if enum is not None else None), choices

@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import enum
-import functools
-import os
 from dataclasses import dataclass
 from typing import Any, Dict, Optional, Type
 
 from knime.api.schema import PortObjectSpec, Schema
 from knime.api.table import Table
+
+from ._version import extension_id
 
 
 class ImageFormat(enum.Enum):
@@ -112,29 +112,6 @@ PortType.BINARY = PortType("org.knime.python3.nodes.BinaryPortObject", "Binary",
 PortType.IMAGE = PortType("org.knime.core.node.port.image.ImagePortObject", "Image", bytes, ImagePortObjectSpec)
 _BUILTIN = {PortType.TABLE.id, PortType.BINARY.id, PortType.IMAGE.id}
 _registry: Dict[str, PortType] = {}
-
-
-@functools.lru_cache(maxsize=1)
-def extension_id() -> str:
-    """`<group_id>.<name>` from the knime.yml above this double or the working folder."""
-    for start in (os.path.dirname(os.path.abspath(__file__)), os.getcwd()):
-        folder = start
-        while True:
-            path = os.path.join(folder, "knime.yml")
-            if os.path.isfile(path):
-                fields = {}
-                with open(path, encoding="utf-8") as f:
-                    for line in f:
-                        key, sep, value = line.partition(":")
-                        if sep and not line[:1].isspace():
-                            fields[key.strip()] = value.strip().strip("'\"")
-                if fields.get("group_id") and fields.get("name"):
-                    return f"{fields['group_id']}.{fields['name']}"
-            parent = os.path.dirname(folder)
-            if parent == folder:
-                break
-            folder = parent
-    return "unknown.extension"
 
 
 def port_type(name: str, object_class: Type[PortObject], spec_class: Type[PortObjectSpec],

@@ -4,13 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Dict, List, Optional
 
-from ._param_base import ParameterBase, parse_version
+from ._param_base import InvalidParametersError, LayoutDirection, ParameterBase
 from ._param_group import assign_values, extract_values, group_info, is_group, parameters_of
-
-
-class InvalidParametersError(Exception):
-    """Raise from configure (or a validator) when the settings are invalid: KNIME shows the
-    message as the node's invalid-settings error."""
+from ._version import Version
 
 
 def extract_settings(node: Any) -> Dict[str, Any]:
@@ -18,22 +14,22 @@ def extract_settings(node: Any) -> Dict[str, Any]:
     return {"model": extract_values(node)}
 
 
-def _defaults_rule(version: Optional[str]):
-    """Settings saved by `version` may lack parameters added later (since_version newer than it;
-    unknown version: any since_version); those get their defaults."""
-    saved = parse_version(version)
-
+def _defaults_rule(saved: Version):
+    """Settings saved by release `saved` may lack parameters added later (since_version newer than
+    it; settings without a version count as 0.0.0); those get their defaults."""
     def use_default(desc: Any) -> bool:
         since = desc.since_version if isinstance(desc, ParameterBase) else group_info(desc).since_version
-        return since is not None and (saved is None or saved < parse_version(since))
+        return since is not None and saved < Version.parse_version(since)
     return use_default
 
 
 def load_settings(node: Any, settings: Dict[str, Any], version: Optional[str] = None) -> None:
-    """Set every parameter from the settings JSON (checks and validators run)."""
+    """Set every parameter from the settings JSON (checks and validators run); `version` is the
+    release ('x.y.z') that saved them, None when they carry none."""
     if not isinstance(settings, dict) or not isinstance(settings.get("model"), dict):
         raise ValueError('node settings are JSON of the form {"model": {...}}')
-    assign_values(node, settings["model"], _defaults_rule(version), version)
+    saved = Version.parse_version(version)
+    assign_values(node, settings["model"], _defaults_rule(saved), saved)
 
 
 def validate_settings(node: Any, settings: Dict[str, Any], version: Optional[str] = None) -> Optional[str]:
@@ -41,8 +37,6 @@ def validate_settings(node: Any, settings: Dict[str, Any], version: Optional[str
     scratch = object.__new__(type(node))
     try:
         load_settings(scratch, settings, version)
-    except KeyError as e:
-        return f"Invalid settings: {e.args[0] if e.args else e}"
     except (ValueError, TypeError, InvalidParametersError) as e:
         return f"Invalid settings: {e}"
     return None
@@ -103,8 +97,11 @@ def _elements(holder: Any, ctx: Any, prefix: str) -> List[Dict[str, Any]]:
         scope = prefix + name
         if is_group(d):
             info = group_info(d)
+            inner = _elements(d, ctx, scope + "/properties/")
+            if info.layout_direction is LayoutDirection.HORIZONTAL:
+                inner = [{"type": info.layout_direction.value, "elements": inner}]
             out.append({"type": "Section", "label": info.label, "options": {"isAdvanced": info.is_advanced},
-                        "elements": _elements(d, ctx, scope + "/properties/")})
+                        "elements": inner})
             continue
         options = {**d.ui_options(ctx), **({"isAdvanced": True} if d.is_advanced else {})}
         element: Dict[str, Any] = {"type": "Control", "scope": scope, "label": d.label, "options": options}

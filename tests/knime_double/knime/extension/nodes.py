@@ -6,17 +6,31 @@ arguments) to check it, registers it and returns a factory in place of the class
 """
 from __future__ import annotations
 
+import abc
 import enum
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Union
 
-from ._contexts import ConfigurationContext, Credentials, DialogCreationContext, ExecutionContext  # noqa: F401
+from ._contexts import ConfigurationContext, DialogCreationContext, ExecutionContext  # noqa: F401
 from ._param_base import ParameterBase
 from ._param_columns import _ColumnChoice
 from ._param_group import is_group, parameters_of
 from ._ports import (BinaryPortObjectSpec, ConnectionPortObject, ImageFormat, ImagePortObjectSpec, Port,  # noqa: F401
                      PortGroup, PortObject, PortType, port_type)
 from ._settings import InvalidParametersError  # noqa: F401
+
+
+class PythonNode(abc.ABC):
+    """Optional base class of a node: a subclass that lacks configure or execute cannot be made,
+    so @knext.node fails when the extension loads."""
+
+    @abc.abstractmethod
+    def configure(self, config_context: ConfigurationContext, *inputs: Any) -> Any:
+        """The output specs (one, or a tuple with one per output port) for the input specs."""
+
+    @abc.abstractmethod
+    def execute(self, exec_context: ExecutionContext, *inputs: Any) -> Any:
+        """The outputs (one, or a tuple with one per output port, the view last) for the inputs."""
 
 
 class NodeType(enum.Enum):
@@ -133,6 +147,11 @@ def input_port_group(name: str, description: str, port_type: PortType):
     return _declare("input_ports", PortGroup(_need_port_type(port_type, name), name, description))
 
 
+def input_binary_group(name: str, description: str, id: str):
+    """Any number of binary ports whose bytes are of kind `id` (a list of bytes in execute)."""
+    return _declare("input_ports", PortGroup(PortType.BINARY, name, description, id))
+
+
 def output_table(name: str, description: str):
     return _declare("output_ports", Port(PortType.TABLE, name, description))
 
@@ -152,6 +171,15 @@ def output_image(name: str, description: str):
 
 def output_table_group(name: str, description: str):
     return _declare("output_ports", PortGroup(PortType.TABLE, name, description))
+
+
+def output_binary_group(name: str, description: str, id: str):
+    return _declare("output_ports", PortGroup(PortType.BINARY, name, description, id))
+
+
+def output_image_group(name: str, description: str):
+    """configure returns a list of knext.ImagePortObjectSpec, execute a list of PNG/SVG bytes."""
+    return _declare("output_ports", PortGroup(PortType.IMAGE, name, description))
 
 
 def output_port_group(name: str, description: str, port_type: PortType):
