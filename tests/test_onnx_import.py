@@ -378,3 +378,16 @@ def test_external_data_is_read_and_a_missing_or_short_data_file_is_named(tmp_pat
             read(str(path))
     with pytest.raises(GraphError, match="the ONNX data keeps its weights in external data file\\(s\\) m.weights"):
         import_onnx(path.read_bytes())
+
+
+def test_an_imported_graph_that_does_not_infer_says_where_with_one_help():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["N", 3])
+    z = helper.make_tensor_value_info("z", TensorProto.FLOAT, ["N", 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, ["N", 3])
+    g = helper.make_graph([helper.make_node("Add", ["x", "z"], ["y"])], "bad_add", [x, z], [y])
+    model = helper.make_model(g, opset_imports=[helper.make_opsetid("", 18)])
+    with pytest.raises(GraphError) as info:
+        import_onnx(model.SerializeToString())
+    msg = str(info.value)
+    assert msg.startswith("the imported graph is not valid: node '") and "broadcast" in msg
+    assert msg.count("help:") == 1 and msg.endswith("check the ONNX model's shapes"), msg

@@ -164,7 +164,9 @@ class _Importer:
         try:
             analyze(self.g)
         except GraphError as e:
-            raise GraphError(f"the imported graph is not valid: {e}", fix="check the ONNX model's shapes") from None
+            where = GraphError(e.reason, node=e.node, param=e.param, op=e.op)  # the problem without its help
+            raise GraphError(f"the imported graph is not valid: {where}",
+                             fix=(f"{e.fix}; " if e.fix else "") + "check the ONNX model's shapes") from None
         return self.g, self.weights
 
     def _generic(self, n) -> None:
