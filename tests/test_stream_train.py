@@ -60,8 +60,9 @@ def test_a_buffer_holding_the_table_equals_in_memory_training_bit_for_bit():
     assert same_weights(ref, got) and no_time(got.history) == no_time(ref.history)
     assert got.classes == ref.classes == ["a", "b", "c"] and got.record["streamed"] == {"buffer_rows": N}
     assert (got.record["n_train"], got.record["n_val"]) == (ref.record["n_train"], ref.record["n_val"]) == (208, 52)
-    # the classes scan, the row scan, one bound row, then training + validation rows every epoch
-    assert src.reads == 3 + 2 * CFG.epochs
+    # the classes scan, the row count (and fingerprint), then training + validation rows every epoch
+    assert src.reads == 2 + 2 * CFG.epochs
+    assert got.record["data_fingerprint"] == ref.record["data_fingerprint"]
     no_shuffle = TrainConfig(**{**CFG.to_dict(), "shuffle": False})  # in order: any buffer gives the same batches
     ref = train_table(GRAPH, TABLE, SPEC, no_shuffle)
     got = train_table_streamed(GRAPH, TableStream(CountingSource(TABLE, 5), SPEC, buffer_rows=40), no_shuffle)
@@ -94,12 +95,59 @@ def test_every_row_is_trained_once_per_epoch_through_the_bounded_buffer():
         rows = np.concatenate([b[0][:, 0] for b in batches])
         assert [len(b[0]) for b in batches] == [32] * 8 + [4]  # only the last batch is partial
         assert sorted(rows.tolist()) == list(range(N))  # each row exactly once
-        # bounded buffer: output position p can only hold a row among the first 50 + p + 32 read (one chunk)
-        assert (rows - np.arange(N) < 50 + 32).all() and (rows - np.arange(N)).max() > 20
+        # bounded buffer: output position p can only hold a row among the first 50 + p + 50 read (one
+        # chunk, which is the buffer's size when the buffer is below a few thousand rows)
+        assert (rows - np.arange(N) < 50 + 50).all() and (rows - np.arange(N)).max() > 20
         orders.append(rows)
     assert not np.array_equal(orders[0], orders[1])  # reshuffled every epoch
     again = np.concatenate([b[0][:, 0] for b in view.batches(32, (0, 1))])
     np.testing.assert_array_equal(again, orders[1])
+
+
+def test_streamed_and_in_memory_runs_share_the_data_fingerprint():
+    # small buffers and batches (so streaming converts chunks unlike the in-memory table), skipped rows
+    f0 = TABLE.column("f0").to_numpy().copy()
+    f0[[3, 50]] = np.nan
+    holes = TABLE.set_column(0, "f0", pa.array(f0))
+    skip = spec_for_graph(TABLE.schema, GRAPH, [f"f{i}" for i in range(4)], "label", "cross_entropy",
+                          missing="skip_rows")
+    val = blobs(40, seed=9)
+
+    def fingerprint(cfg, streamed, val_table=None, buffer_rows=7):
+        if not streamed:
+            return train_table(GRAPH, holes, skip, cfg, val_table).record["data_fingerprint"]
+        vs = None if val_table is None else TableStream(CountingSource(val_table, 5), skip, buffer_rows=buffer_rows)
+        return train_table_streamed(GRAPH, TableStream(CountingSource(holes, 11), skip, buffer_rows=buffer_rows),
+                                    cfg, vs).record["data_fingerprint"]
+    one = TrainConfig(epochs=1, batch_size=3, lr=0.01, seed=3)
+    split = TrainConfig(**{**one.to_dict(), "validation_split": 0.2})
+    other_seed = TrainConfig(**{**split.to_dict(), "seed": 4})
+    prints = {}
+    for name, cfg, v in [("plain", one, None), ("split", split, None), ("seed", other_seed, None),
+                         ("val", one, val), ("other val", one, val.slice(1))]:
+        prints[name] = {fingerprint(cfg, False, v), fingerprint(cfg, True, v), fingerprint(cfg, True, v, 1000)}
+        assert len(prints[name]) == 1, name  # in memory and streamed with either buffer: one fingerprint
+    assert len({p.pop() for p in prints.values()}) == 5  # the split, its seed and the validation rows count
+    # a different shuffle seed without a split trains on the same data: same fingerprint
+    assert fingerprint(TrainConfig(**{**one.to_dict(), "seed": 8}), True) == fingerprint(one, False)
+
+
+def test_a_table_without_complete_rows_is_named_with_the_fix():
+    skip = spec_for_graph(TABLE.schema, GRAPH, [f"f{i}" for i in range(4)], "label", "cross_entropy",
+                          missing="skip_rows")
+    empty = TABLE.slice(0, 5).set_column(0, "f0", pa.array([np.nan] * 5))
+    val_msg = (r"the validation (data \(X_val; the validation table\)|table) has no rows with complete features and "
+               r"target.*fill or filter its missing values, or train without it")
+    with pytest.raises(DataError, match=val_msg):
+        train_table(GRAPH, TABLE, skip, CFG, empty)
+    with pytest.raises(DataError, match=r"the validation table has no rows with complete features and target \(all 5 "
+                                        r"rows have missing values and were skipped\); fill or filter its missing "
+                                        r"values, or train without it"):
+        train_table_streamed(GRAPH, TableStream(CountingSource(TABLE), skip), CFG, TableStream(CountingSource(empty),
+                                                                                              skip))
+    with pytest.raises(DataError, match=r"the training table has no rows with complete features and target \(all 5 "
+                                        r"rows have missing values and were skipped\); fill or filter"):
+        train_table_streamed(GRAPH, TableStream(CountingSource(empty), skip), CFG)
 
 
 def test_stream_errors_name_what_to_fix():

@@ -4,23 +4,24 @@
     result = train_table_streamed(graph, stream, config)
 
 Every epoch reads the table's batches again through the data layer's streaming iterator
-(uop_engine.data.iter_arrays), so about `buffer_rows` rows (plus one batch) are in memory at
+(uop_engine.data.iter_arrays), so about `buffer_rows` rows (plus one chunk) are in memory at
 once. Rows are shuffled within that bounded buffer by a generator seeded with (seed, epoch), so
 a run is reproducible; rows enter the buffer in table order and, once it is full, each arriving
 row takes the place of a randomly chosen one, which moves on to training. When the buffer holds
 the whole table the order is exactly the in-memory trainer's (numpy's permutation of the rows),
 and the streamed run equals the in-memory one.
 
-One scan before the first epoch reads the table once: the class list (classification, when not
-given), the number of rows (the learning-rate schedule needs the steps per epoch), rows skipped
-for missing values and a fingerprint of the converted data. A validation split holds out the
-same rows as in memory (the seeded split over row numbers); validation rows are streamed in
-order after every epoch.
+Before the first epoch the table is read twice: once for the class list (classification, when
+not given; only the target column), once to count the rows (the learning-rate schedule needs the
+steps per epoch) and rows skipped for missing values and to fingerprint the prepared rows, which
+gives the digest the in-memory trainer gives the same rows (train_rows.RowsHash). A validation
+split holds out the same rows as in memory (the seeded split over row numbers); validation rows
+are streamed in order after every epoch. Rows are converted a few thousand at a time (at most
+the buffer), whatever the batch size.
 """
 from __future__ import annotations
 
 import copy
-import hashlib
 from typing import Any, Callable, Iterable, Iterator
 
 import numpy as np
@@ -29,6 +30,7 @@ from .data import FeatureSpec, iter_arrays
 from .errors import DataError
 from .train_rows import validation_rows
 
+CHUNK_ROWS = 4096  # rows converted per data-layer call, unless the buffer is smaller
 Source = Any  # a pyarrow Table, or a callable returning a fresh iterable of RecordBatches / Tables / KNIME batches
 
 
@@ -78,12 +80,13 @@ class TableStream:
     """Rows of a table read again for every epoch (see the module docs). `source` is a pyarrow Table
     or a callable that returns a fresh iterable of batches each time it is called."""
 
-    def __init__(self, source: Source, spec: FeatureSpec | dict, *, buffer_rows: int = 65536):
+    def __init__(self, source: Source, spec: FeatureSpec | dict, *, buffer_rows: int = 65536,
+                 role: str = "training"):
         if not callable(source) and not hasattr(source, "to_batches"):
             raise DataError("a table stream needs a pyarrow Table or a function returning the table's batches")
         if buffer_rows < 1:
             raise DataError(f"buffer_rows must be >= 1, got {buffer_rows}")
-        self.source, self.buffer_rows = source, int(buffer_rows)
+        self.source, self.buffer_rows, self.role = source, int(buffer_rows), role  # role: training | validation
         self.spec = FeatureSpec.from_dict(spec.to_dict() if isinstance(spec, FeatureSpec) else spec)
         self.n: int | None = None
         self.stats: dict[str, int] = {}
@@ -107,42 +110,55 @@ class TableStream:
                 yield (X if self.shapes is None else fit_to_inputs(X, self.shapes)), y
         except MissingValues as e:  # found in one chunk: read the table again to count over all of it
             raise count_missing_in_batches(_record_batches(self._open()), e.column, e.fix) from None
-        self.stats = {"rows": stats.get("rows", 0), "skipped": stats.get("skipped", 0)}
+        # updated in place: the dict is shared with the views the trainer reads (copies of this stream)
+        self.stats.update(rows=stats.get("rows", 0), skipped=stats.get("skipped", 0))
 
     def scan(self) -> "TableStream":
-        """Read the table once: class list (if unknown), rows, skipped rows, fingerprint."""
-        if self.n is not None:
-            return self
+        """Learn what the spec leaves to the data before training: the class list (classification,
+        when not given), from one read of the target column."""
         if self.spec.task in ("classification", "binary") and self.spec.classes is None:
             self.spec.classes = _stream_classes(self._open(), self.spec.target)
             if self.spec.task == "binary" and len(self.spec.classes) != 2:
                 raise DataError(f"target column '{self.spec.target}' has {len(self.spec.classes)} classes "
                                 f"{self.spec.classes[:10]}; a binary task needs exactly 2")
-        h, n = hashlib.sha256(b"tinyuop.stream"), 0
-        for X, y in self._raw(4096):
-            for a in ([*X.values()] if isinstance(X, dict) else [X]) + [y]:
-                h.update(np.ascontiguousarray(a).tobytes())
-            n += len(y)
-        if n == 0:
-            raise DataError("the training table has no rows with complete features and target")
-        self.n, self._fp = n, h.hexdigest()[:16]
         return self
+
+    def _chunk(self, batch_size: int) -> int:
+        """Rows converted at once: a few thousand (small chunks cost a data-layer call each), at least
+        a batch, at most the buffer (memory stays about the buffer plus one chunk)."""
+        return min(max(self.buffer_rows, batch_size), max(batch_size, CHUNK_ROWS))
 
     # ---- the trainer's rows protocol (uop_engine.train_rows) ----
     def bind_trainer(self, prepare: Callable[[Any, Any], tuple], model: Any = None) -> "TableStream":
-        """A view whose batches are prepared by the trainer (`prepare(X, labels) -> (inputs, targets)`)."""
+        """A view whose batches are prepared by the trainer (`prepare(X, labels) -> (inputs, targets)`).
+        Reads the table once: rows, skipped rows, target values per row and the fingerprint of the
+        prepared rows (train_rows.RowsHash: the in-memory trainer's fingerprint of the same rows)."""
         from .table_train import graph_input_shapes
+        from .train_rows import RowsHash
         self.scan()
         view = copy.copy(self)
         view._prepare = prepare
         if model is not None and view.shapes is None:
             view.shapes = graph_input_shapes(model)
-        first = next(view._batches_in_order(1))  # one prepared row: target values per row
-        view.per_row = int(np.prod(first[-1].shape[1:], dtype=np.int64)) or 1
+        h = RowsHash()
+        for arrs in view._prepared(view._chunk(1)):
+            h.update(arrs)
+        if h.rows == 0:
+            skipped = self.stats.get("skipped", 0)
+            why = f" (all {skipped} rows have missing values and were skipped)" if skipped else ""
+            fix = ("; fill or filter its missing values, or train without it (a validation split holds out "
+                   "training rows instead)" if self.role == "validation" else "; fill or filter its missing values")
+            raise DataError(f"the {self.role} table has no rows with complete features and target{why}{fix}")
+        view.n, view._fp = h.rows, h.hexdigest()
+        view.per_row = int(np.prod(h.parts[-1][1], dtype=np.int64)) or 1
+        self.n, self._fp, self.per_row = view.n, view._fp, view.per_row
         return view
 
-    def fingerprint(self, val: Any = None) -> str:
-        return self._fp if self._keep is None else f"{self._fp}/split{len(self._keep)}"
+    def fingerprint(self) -> str:
+        """The prepared rows' fingerprint (all rows of the table, whatever view this is)."""
+        if self._fp is None:
+            raise DataError("the table stream is not bound to a trainer; train it with train_table_streamed")
+        return self._fp
 
     def split(self, share: float, seed: int) -> tuple["TableStream", "TableStream"]:
         """Training and validation views holding out the rows an in-memory split holds out."""
@@ -176,7 +192,7 @@ class TableStream:
 
     def _batches_in_order(self, batch_size: int) -> Iterator[list[np.ndarray]]:
         out = _Rebatch(batch_size)
-        for arrs in self._prepared(batch_size):
+        for arrs in self._prepared(self._chunk(batch_size)):
             yield from out.push(arrs)
         yield from out.flush()
 
@@ -186,7 +202,7 @@ class TableStream:
             return
         rng, cap = np.random.default_rng(list(order)), max(self.buffer_rows, batch_size)
         out, buf, fill = _Rebatch(batch_size), None, 0
-        for arrs in self._prepared(batch_size):
+        for arrs in self._prepared(self._chunk(batch_size)):  # never more rows than the buffer holds
             if buf is None:
                 buf = [np.empty((cap,) + a.shape[1:], a.dtype) for a in arrs]
             c = arrs[-1].shape[0]
@@ -220,6 +236,7 @@ def train_table_streamed(graph_or_model: Any, stream: TableStream, config: Any =
     stream.scan()
     if val_stream is not None:
         val_stream.spec = FeatureSpec.from_dict(stream.spec.to_dict())  # the training table's classes
+        val_stream.role = "validation"
     result = train(graph_or_model, stream, None, cfg, val_stream, progress=progress, should_stop=should_stop,
                    initial_weights=initial_weights, classes=stream.spec.classes, on_epoch=on_epoch)
     result.feature_spec = stream.spec.to_dict()

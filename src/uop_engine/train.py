@@ -26,6 +26,7 @@ import numpy as np
 from .errors import DataError
 from .train_config import (MONITORS, ConfigError, TrainConfig, beam_ctx, check_device_name,  # noqa: F401 (re-exported)
                            device_names, resolve_device)
+from .train_rows import data_fingerprint as rows_fingerprint
 
 
 class TrainingError(RuntimeError):
@@ -96,13 +97,6 @@ def train(graph_or_model: Any, X: Any, y: Any, config: TrainConfig | dict | None
     trainer = Trainer(graph_or_model, cfg, initial_weights=initial_weights, classes=classes)
     return trainer.fit(X, y, X_val, y_val, progress=progress, should_stop=should_stop,
                        data_fingerprint=data_fingerprint, resume_from=resume_from, on_epoch=on_epoch)
-
-
-def _fingerprint(data: Any, val: Any) -> str:
-    """Arrays in memory: array_fingerprint of them all; a streamed source: the one its scan computed."""
-    if hasattr(data, "arrays") and (val is None or hasattr(val, "arrays")):
-        return array_fingerprint(*data.arrays(), *(val.arrays() if val is not None else []))
-    return data.fingerprint(val)
 
 
 def _check_rows(seen: int, expected: int, what: str) -> None:
@@ -272,8 +266,12 @@ class Trainer:
             self.classes = classes
         if t.shape[0] != xs[0].shape[0]:
             raise DataError(f"{what} has {xs[0].shape[0]} rows but its targets have {t.shape[0]}")
-        if t.shape[0] == 0:
-            raise DataError(f"{what} has no rows")
+        if t.shape[0] == 0:  # e.g. every row of a table had a missing value and was skipped
+            raise DataError("the validation data (X_val; the validation table) has no rows with complete features "
+                            "and target; fill or filter its missing values, or train without it (validation_split "
+                            "holds out training rows instead)" if what == "X_val" else
+                            "the training data (X; the training table) has no rows with complete features and "
+                            "target; fill or filter its missing values")
         return xs, t
 
     # ---- the training loop ----------------------------------------------------------------
@@ -287,9 +285,11 @@ class Trainer:
         started = time.time()
         data = self._rows(X, y, "X")
         val = self._rows(X_val, y_val, "X_val") if X_val is not None else None
-        if val is None and cfg.validation_split > 0:
-            data, val = data.split(cfg.validation_split, cfg.seed)
-        fp = data_fingerprint or _fingerprint(data, val)
+        split = (cfg.validation_split, cfg.seed) if val is None and cfg.validation_split > 0 else None
+        # the rows before the split (in memory or streamed: the same digest), the validation rows or the split
+        fp = data_fingerprint or rows_fingerprint(data, val, split)
+        if split is not None:
+            data, val = data.split(*split)
         self._check_monitor(val is not None)
         n, bs = data.n, cfg.batch_size
         spe = -(-n // bs)

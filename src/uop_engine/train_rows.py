@@ -5,12 +5,53 @@ A rows object has `n` (rows), `per_row` (target values per row), `fingerprint()`
 `batches(batch_size, order)`: lists [*inputs, targets] of `batch_size` rows (the last one
 smaller); order (seed, epoch) shuffles, None keeps the row order. `split(share, seed)` holds out
 validation rows: the same rows for every source (`validation_rows`).
+
+The data fingerprint is taken over the prepared rows ([*inputs, targets], all rows in table
+order) with `RowsHash`, which gives the same digest however the rows are cut into chunks, so a
+table trained in memory and the same table streamed in chunks have one fingerprint;
+`data_fingerprint` adds the validation rows (a separate table) or the split (share and seed).
 """
 from __future__ import annotations
 
-from typing import Iterator
+import hashlib
+from typing import Any, Iterator
 
 import numpy as np
+
+
+class RowsHash:
+    """sha256 of row-aligned arrays fed in chunks of rows: one hash per array over its bytes, then
+    one over each array's dtype, per-row shape, row count and hash (chunking leaves no trace)."""
+
+    def __init__(self):
+        self.parts: list[tuple[Any, Any, Any]] = []  # (dtype, per-row shape, sha256 of the bytes)
+        self.rows = 0
+
+    def update(self, arrays: list[np.ndarray]) -> None:
+        if not self.parts:
+            self.parts = [(a.dtype.str, a.shape[1:], hashlib.sha256()) for a in arrays]
+        for (dtype, shape, h), a in zip(self.parts, arrays):
+            if (a.dtype.str, a.shape[1:]) != (dtype, shape):
+                raise ValueError(f"a chunk of {a.dtype}{a.shape[1:]} rows follows rows of {dtype}{shape}")
+            h.update(np.ascontiguousarray(a).tobytes())
+        self.rows += int(arrays[-1].shape[0])
+
+    def hexdigest(self) -> str:
+        h = hashlib.sha256(f"tinyuop.rows|{self.rows}".encode())
+        for dtype, shape, part in self.parts:
+            h.update(f"|{dtype}|{shape}|{part.hexdigest()}".encode())
+        return h.hexdigest()[:16]
+
+
+def data_fingerprint(data: Any, val: Any = None, split: tuple[float, int] | None = None) -> str:
+    """The run's data fingerprint: the training rows' (before any split), plus the validation
+    rows' when given, or the split's share and seed (which decide the held-out rows)."""
+    text = f"train {data.fingerprint()}"
+    if val is not None:
+        text += f"|validation {val.fingerprint()}"
+    elif split is not None:
+        text += f"|split {float(split[0])!r} seed {int(split[1])}"
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 # the generator key of the validation split: its own stream, apart from the per-epoch shuffles
 _SPLIT_KEY = 2**31 - 1
@@ -41,6 +82,11 @@ class InMemoryRows:
 
     def arrays(self) -> list[np.ndarray]:
         return [*self.xs, self.t]
+
+    def fingerprint(self) -> str:
+        h = RowsHash()
+        h.update(self.arrays())
+        return h.hexdigest()
 
     def batches(self, batch_size: int, order: tuple[int, int] | None = None) -> Iterator[list[np.ndarray]]:
         perm = epoch_order(self.n, order)
