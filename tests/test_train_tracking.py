@@ -189,3 +189,46 @@ def test_runs_record_the_git_commit_of_the_workflow_folder(mlp, tmp_path):
     run_node(TrainModelNode, p, [mlp, table_from_pyarrow(blobs())], context=ctx, check_specs=False)
     (run,) = ExperimentStore(outside / "data" / "experiments.sqlite").list_runs()
     assert run["env"]["git_commit"] == cwd_head  # a workflow outside any repository: the process's cwd
+
+
+def _refuse_metrics(db):
+    """A store whose metric writes fail, as SQLite fails them (a trigger aborting every insert)."""
+    import sqlite3
+    ExperimentStore(db).close()
+    with sqlite3.connect(db) as c:
+        c.execute("CREATE TRIGGER refuse BEFORE INSERT ON metrics BEGIN SELECT RAISE(ABORT, 'disk is full'); END")
+
+
+def test_a_failing_store_write_warns_once_and_training_goes_on(mlp, tmp_path):
+    from uop_engine.train import TrainConfig, train
+    from uop_engine.training_run import CrossValidationRun, TrainingRun
+    from uop_engine.crossval import cross_validate
+    db = tmp_path / "s.sqlite"
+    _refuse_metrics(db)
+    rng = np.random.default_rng(0)
+    X = rng.standard_normal((60, 4)).astype(np.float32)
+    y = (X[:, 0] > 0).astype(np.int64) + (X[:, 1] > 0.5)  # the graph scores 3 classes
+    cfg = TrainConfig(epochs=3, batch_size=20, lr=0.05)
+    graph = mlp.graph
+    warned = []
+    st = ExperimentStore(db)
+    run = TrainingRun(st, cfg, project="p", graph=graph, warn=warned.append)
+    res = train(graph, X, y, cfg, on_epoch=run.epoch)
+    run.finish(res)
+    assert len(res.history) == 3 and len(warned) == 1  # every epoch failed to land; one warning
+    assert warned[0].startswith(f"the experiment store {db} could not record epoch 1's metrics of run {run.id} "
+                                "(IntegrityError: disk is full); training went on")
+    rec = st.get_run(run.id)
+    assert rec["status"] == "finished" and rec["tags"]["epochs_run"] == 3 and st.metric_history(run.id) == []
+    # cross-validation: folds trained and scored, one warning for all of them
+    warned.clear()
+    cv = CrossValidationRun(st, cfg, k=3, stratified=True, split_seed=0, project="p", graph=graph, warn=warned.append)
+    cv.finish(cross_validate(graph, X, y, cfg, k=3, listener=cv))
+    assert len(warned) == 1 and "could not record epoch 1's metrics" in warned[0]
+    assert [st.get_run(c)["status"] for c in st.get_run(cv.id)["children"]] == ["finished"] * 3
+    # Train Model: the model and metrics come out, the warning says the record is incomplete
+    r = run_node(TrainModelNode, params(db, epochs=2), [mlp, table_from_pyarrow(blobs())], check_specs=False)
+    assert r.outputs[1].num_rows == 2 and len(r.warnings) == 1
+    assert "could not record epoch 1's metrics" in r.warnings[0] and "training went on" in r.warnings[0]
+    rid = r.outputs[0].bundle.record["experiment_run_id"]
+    assert ExperimentStore(db).get_run(rid)["status"] == "finished"

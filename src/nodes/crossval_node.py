@@ -8,7 +8,7 @@ from .eval_nodes import _schema, _table
 from .experiment_nodes import TrackingSettings, tracking_store
 from .ports import graph_port_type
 from .train_nodes import (DataSettings, EarlyStopSettings, OptimSettings, RuntimeSettings, ScheduleSettings,
-                          TrainingSetup)
+                          TrainingSetup, raise_for_knime)
 
 
 @knext.parameter_group("Folds")
@@ -66,8 +66,6 @@ class CrossValidationNode(TrainingSetup):
 
     def execute(self, exec_context, graph_obj, table):
         from uop_engine.crossval import cross_validate_table
-        from uop_engine.errors import DataError
-        from uop_engine.train import ConfigError, TrainingCancelled, TrainingError
         cfg = self._config()
         graph = self._graph(graph_obj.graph, graph_obj.head)
         spec = self._spec(table.schema, graph, cfg)
@@ -79,20 +77,14 @@ class CrossValidationNode(TrainingSetup):
             res = cross_validate_table(graph, table.to_pyarrow(), spec, cfg, k=self.folds.k,
                                        stratified=self.folds.stratified, seed=self.folds.seed, progress=progress,
                                        should_stop=exec_context.is_canceled, listener=run)
-        except TrainingCancelled as e:
-            if run is not None:
-                run.end("cancelled", str(e))
-            raise RuntimeError(f"Execution canceled ({e}).") from None
-        except (TrainingError, DataError, ConfigError) as e:
-            if run is not None:
-                run.end("failed", str(e))
-            raise ValueError(str(e)) from None
         except BaseException as e:
             if run is not None:
-                run.end("failed", f"{type(e).__name__}: {e}")
-            raise
+                run.fail(e)
+            raise_for_knime(e)
         if run is not None:
             run.finish(res)
+            if run.write_error:  # the folds were trained and scored; only their record is short
+                exec_context.set_warning(run.write_error)
         summary = [{"metric": k, **v} for k, v in res.summary.items() if k not in ("train_rows", "test_rows")]
         return _table(res.folds, self._fold_columns(cfg)), _table(summary, _SUMMARY)
 

@@ -1,6 +1,8 @@
 """Train Model node: a graph and a table in, a trained model, per-epoch metrics and curves out."""
 from __future__ import annotations
 
+from typing import NoReturn
+
 import knime.extension as knext
 
 from uop_engine.graph import Graph, Node
@@ -127,6 +129,18 @@ class RuntimeSettings:
 
 
 _METRIC_COLS = {"classification": ["accuracy"], "binary": ["accuracy"], "regression": ["mae"]}
+
+
+def raise_for_knime(error: BaseException) -> NoReturn:
+    """Re-raise a training error as KNIME shows it: a cancel as KNIME's cancel message, a data,
+    setting or training error as a plain message (no traceback), anything else unchanged."""
+    from uop_engine.errors import DataError
+    from uop_engine.train import ConfigError, TrainingCancelled, TrainingError
+    if isinstance(error, TrainingCancelled):
+        raise RuntimeError(f"Execution canceled ({error}).") from None
+    if isinstance(error, (TrainingError, DataError, ConfigError)):
+        raise ValueError(str(error)) from None
+    raise error
 
 
 class TrainingSetup:
@@ -274,9 +288,7 @@ class TrainModelNode(TrainingSetup):
         return port, self._metrics_schema(cfg, has_val)
 
     def execute(self, exec_context, graph_obj, table, val_table=None, model_obj=None):
-        from uop_engine.errors import DataError
         from uop_engine.table_train import train_table
-        from uop_engine.train import ConfigError, TrainingCancelled, TrainingError
         cfg = self._config()
         graph = self._graph(graph_obj.graph, graph_obj.head)
         spec = self._spec(table.schema, graph, cfg, None if val_table is None else val_table.schema)
@@ -293,7 +305,7 @@ class TrainModelNode(TrainingSetup):
         # killed mid-training leaves a run with its epochs so far, which the store marks incomplete
         store = tracking_store(exec_context, self.tracking)
         run = None
-        if store is not None:
+        if store is not None:  # a failing store write is a warning (below); training goes on
             from uop_engine.training_run import TrainingRun
             run = TrainingRun(store, cfg, project=self.tracking.project or "knime",
                               name=self.tracking.run_name or "Train Model", graph=graph,
@@ -311,30 +323,25 @@ class TrainModelNode(TrainingSetup):
             else:
                 result = train_table(base, table.to_pyarrow(), spec, cfg,
                                      None if val_table is None else val_table.to_pyarrow(), **kw)
-        except TrainingCancelled as e:
-            if run is not None:
-                run.end("cancelled", str(e))
-            raise RuntimeError(f"Execution canceled ({e}).") from None
-        except (TrainingError, DataError, ConfigError) as e:
-            if run is not None:
-                run.end("failed", str(e))
-            raise ValueError(str(e)) from None
         except BaseException as e:
             if run is not None:
-                run.end("failed", f"{type(e).__name__}: {e}")
-            raise
+                run.fail(e)
+            raise_for_knime(e)
+        warnings = []
         if run is not None:  # writers (Model Writer) attach their files to this run
             result.record["experiment_run"] = {"store": str(store.path), "run_id": run.id,
                                                "project": self.tracking.project or "knime"}
             result.record["experiment_run_id"] = run.id
             run.finish(result)
+            warnings += [run.write_error] if run.write_error else []
         skipped = result.record.get("rows_skipped", 0)
         if skipped:
-            exec_context.set_warning(f"{skipped} training row(s) with missing values were skipped")
+            warnings.append(f"{skipped} training row(s) with missing values were skipped")
         if result.stopped == "early_stopping":
-            exec_context.set_warning(f"early stopping after epoch {len(result.history)} (best epoch "
-                                     f"{result.best_epoch})")
-        self._warn_many_classes(exec_context, cfg, result)
+            warnings.append(f"early stopping after epoch {len(result.history)} (best epoch {result.best_epoch})")
+        warnings += self._many_classes(cfg, result)
+        if warnings:  # KNIME shows one warning per node: all of them in one message
+            exec_context.set_warning("; ".join(warnings))
         bundle = result.bundle(feature_spec=result.feature_spec)
         has_val = val_table is not None or cfg.validation_split > 0
         return model_object(bundle), self._metrics_table(result.history, cfg, has_val), self._view(result.history)
@@ -348,15 +355,15 @@ class TrainModelNode(TrainingSetup):
             return 0
         return max(cfg.batch_size, int(limit // row_bytes))
 
-    def _warn_many_classes(self, ctx, cfg, result) -> None:
+    def _many_classes(self, cfg, result) -> list[str]:
         """Cross-entropy over a target of many fractional values is almost surely a regression."""
         classes = result.classes or []
         fractional = [c for c in classes if isinstance(c, float) and not float(c).is_integer()]
         if cfg.loss == "cross_entropy" and fractional and len(classes) > 10:
-            ctx.set_warning(f"target column '{self.data.target_column}' has {len(classes)} distinct values (e.g. "
-                            f"{', '.join(f'{c:g}' for c in fractional[:3])}) trained as {len(classes)} classes; for "
-                            "measured values choose a regression loss (Mean squared error, Mean absolute error or "
-                            "Huber)")
+            return [f"target column '{self.data.target_column}' has {len(classes)} distinct values (e.g. "
+                    f"{', '.join(f'{c:g}' for c in fractional[:3])}) trained as {len(classes)} classes; for measured "
+                    "values choose a regression loss (Mean squared error, Mean absolute error or Huber)"]
+        return []
 
     def _metrics_table(self, history: list, cfg, has_val: bool):
         import pyarrow as pa
