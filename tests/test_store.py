@@ -153,6 +153,13 @@ def test_record_training_and_evaluation(tmp_path):
                             parent_id=rid)
     assert st.get_run(eid)["last_metrics"] == {"accuracy": 0.5, "per_class/0/f1": 0.4}
     assert st.get_run(rid)["children"] == [eid]
+    # with tags, the model's graph, the scored data's fingerprint and the scoring device
+    fid = record_evaluation(st, {"mae": 0.25}, project="digits", name="scorer", tags={"columns": {"true": "y"}},
+                            graph=small_graph(), data_fingerprint="f00d", device="CPU (numpy)")
+    ev = st.get_run(fid)
+    assert ev["tags"] == {"kind": "evaluation", "columns": {"true": "y"}} and ev["graph_hash"] == small_graph().hash()
+    assert ev["data_fingerprint"] == "f00d" and ev["env"]["device"] == "CPU (numpy)" and ev["status"] == "finished"
+    assert ev["last_metrics"] == {"mae": 0.25}
 
 
 def test_git_commit_is_captured_inside_a_repository(tmp_path, monkeypatch):
@@ -170,7 +177,7 @@ def test_git_commit_is_captured_inside_a_repository(tmp_path, monkeypatch):
     assert st.get_run(st.start_run("p"))["env"]["git_commit"] is None
 
 
-def test_git_commit_of_the_workdir_when_it_is_in_a_repository_else_of_the_cwd(tmp_path, monkeypatch):
+def test_git_commit_of_the_workdir_when_it_is_in_a_repository_else_none(tmp_path, monkeypatch):
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t"}
     heads = {}
@@ -190,11 +197,14 @@ def test_git_commit_of_the_workdir_when_it_is_in_a_repository_else_of_the_cwd(tm
     st = ExperimentStore(tmp_path / "s.sqlite", workdir=wf)  # a workflow folder inside the repository
     env_in = st.get_run(st.start_run("p"))["env"]
     assert env_in["git_commit"] == heads["workflows"] and env_in["git_dir"] == str(wf)
-    st = ExperimentStore(tmp_path / "s.sqlite", workdir=outside)  # not in a repository: the cwd's commit
+    # not in a repository: no commit, although the process's current folder is in an (unrelated) one
+    st = ExperimentStore(tmp_path / "s.sqlite", workdir=outside)
     env_out = st.get_run(st.start_run("p"))["env"]
-    assert env_out["git_commit"] == heads["cwd"] and env_out["git_dir"] == str(tmp_path / "cwd")
-    monkeypatch.chdir(outside)
+    assert env_out["git_commit"] is None and env_out["git_dir"] is None
+    st = ExperimentStore(tmp_path / "s.sqlite", workdir=tmp_path / "gone")  # a folder that does not exist
     assert st.get_run(st.start_run("p"))["env"]["git_commit"] is None
+    st = ExperimentStore(tmp_path / "s.sqlite")  # no workdir (a script): the current folder's commit
+    assert st.get_run(st.start_run("p"))["env"]["git_commit"] == heads["cwd"]
 
 
 def test_runs_commands_list_show_and_compare(tmp_path):

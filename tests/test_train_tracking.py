@@ -169,7 +169,7 @@ def test_model_writer_attaches_the_file_to_the_training_run(mlp, tmp_path):
     assert any("no longer exists" in w for w in res.warnings)
 
 
-def test_runs_record_the_git_commit_of_the_workflow_folder(mlp, tmp_path):
+def test_runs_record_the_git_commit_of_the_workflow_folder(mlp, tmp_path, monkeypatch):
     env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
            "GIT_COMMITTER_EMAIL": "t@t"}
     repo = tmp_path / "workflows"
@@ -183,12 +183,13 @@ def test_runs_record_the_git_commit_of_the_workflow_folder(mlp, tmp_path):
     run_node(TrainModelNode, p, [mlp, table_from_pyarrow(blobs())], context=ctx, check_specs=False)
     (run,) = ExperimentStore(wf / "data" / "experiments.sqlite").list_runs()  # the store in the data area
     assert run["env"]["git_commit"] == head and run["env"]["git_dir"] == str(wf)
-    cwd_head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True).stdout.strip() or None
+    # a workflow outside any repository: no commit, although this process's current folder is in one
+    monkeypatch.chdir(repo)
     outside = tmp_path / "elsewhere" / "wf"
     ctx = make_exec_context(TrainModelNode, workflow_dir=str(outside))
     run_node(TrainModelNode, p, [mlp, table_from_pyarrow(blobs())], context=ctx, check_specs=False)
     (run,) = ExperimentStore(outside / "data" / "experiments.sqlite").list_runs()
-    assert run["env"]["git_commit"] == cwd_head  # a workflow outside any repository: the process's cwd
+    assert run["env"]["git_commit"] is None and run["env"]["git_dir"] is None
 
 
 def _refuse_metrics(db):

@@ -89,9 +89,10 @@ def git_commit(cwd: str | os.PathLike | None = None) -> str | None:
 
 
 def environment(device: str | None = None, workdir: str | os.PathLike | None = None) -> dict[str, Any]:
-    """Package versions, platform, host, device and git commit. The commit is the one of `workdir`
-    (e.g. a KNIME workflow's folder) when that folder is inside a git work tree, else the one of
-    the process's current directory; `git_dir` says which folder it came from."""
+    """Package versions, platform, host, device and git commit. With a `workdir` (e.g. a KNIME
+    workflow's folder) the commit is that folder's, or none when it is not inside a git work tree:
+    the process's current folder (KNIME's install or home folder) may belong to an unrelated
+    repository. Without one it is the current folder's. `git_dir` says which folder it came from."""
     import platform
     from importlib.metadata import PackageNotFoundError, version
     pkgs = {}
@@ -100,16 +101,16 @@ def environment(device: str | None = None, workdir: str | os.PathLike | None = N
             pkgs[p] = version(p)
         except PackageNotFoundError:
             pass
-    commit, where = (git_commit(workdir), os.fspath(workdir)) if workdir is not None else (None, None)
-    if commit is None:
-        commit, where = git_commit(), os.getcwd()
+    where = os.fspath(workdir) if workdir is not None else os.getcwd()
+    commit = git_commit(where)
     return {"python": platform.python_version(), "platform": platform.platform(), "machine": platform.machine(),
             "host": socket.gethostname(), "packages": pkgs, "device": device, "git_commit": commit,
             "git_dir": where if commit else None}
 
 
 class ExperimentStore:
-    """`workdir`: the folder whose git commit runs record (a KNIME workflow's folder); None = the cwd."""
+    """`workdir`: the folder whose git commit runs record (a KNIME workflow's folder: none when it is
+    not in a repository); None = the cwd's."""
 
     def __init__(self, path: str | os.PathLike | None = None, workdir: str | os.PathLike | None = None):
         self.path = Path(path or os.environ.get(STORE_ENV) or DEFAULT_PATH).expanduser()
@@ -331,8 +332,11 @@ def record_training(store: ExperimentStore, result: Any, graph: Any = None, proj
 
 def record_evaluation(store: ExperimentStore, metrics: dict[str, Any], project: str = "default",
                       name: str | None = None, params: dict | None = None, parent_id: Any = None,
-                      kind: str = "evaluation") -> int:
-    """Record numeric evaluation metrics (nested dicts flattened as 'a/b') as a finished run."""
+                      kind: str = "evaluation", *, tags: dict | None = None, graph: Any = None,
+                      data_fingerprint: str | None = None, device: str | None = None) -> int:
+    """Record numeric evaluation metrics (nested dicts flattened as 'a/b') as a finished run, with
+    optional tags (e.g. the scored columns), the evaluated model's graph, a fingerprint of the
+    scored data and the device that computed the scores. A failed metric write ends it 'failed'."""
     flat: dict[str, float] = {}
 
     def walk(d: dict, prefix: str = "") -> None:
@@ -342,7 +346,13 @@ def record_evaluation(store: ExperimentStore, metrics: dict[str, Any], project: 
             elif isinstance(v, (int, float)) and not isinstance(v, bool):
                 flat[f"{prefix}{k}"] = float(v)
     walk(metrics)
-    rid = store.start_run(project, name=name, params=params or {}, parent_id=parent_id, tags={"kind": kind})
-    store.log_metrics(rid, flat)
+    rid = store.start_run(project, name=name, params=params or {}, parent_id=parent_id,
+                          tags={"kind": kind, **(tags or {})}, graph=graph, data_fingerprint=data_fingerprint,
+                          device=device)
+    try:
+        store.log_metrics(rid, flat)
+    except BaseException:
+        store.end_run(rid, "failed")
+        raise
     store.end_run(rid, "finished")
     return rid
