@@ -72,40 +72,25 @@ _MODEL_DOC = ("Optional: the model that made the predictions. Its graph (hash) a
 SCORING_DEVICE = "CPU (numpy)"  # the scores are computed with numpy on the host, whatever ran the model
 
 
-def _flat(d: dict, prefix: str = "") -> dict[str, float]:
-    out: dict[str, float] = {}
-    for k, v in d.items():
-        if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}/"))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[f"{prefix}{k}"] = float(v)
-    return out
-
-
 def _record(ctx, tracking, metrics: dict, name: str, scored: dict, model=None) -> None:
-    """One finished evaluation run: the metrics, a fingerprint of the scored columns (so two runs
-    on the same rows can be told apart from runs on other rows), the scoring device and, with a
-    model connected, its graph and training run."""
+    """One finished evaluation run (store.record_evaluation): the metrics, a fingerprint of the
+    scored columns (so two runs on the same rows can be told apart from runs on other rows), the
+    scoring device and, with a model connected, its graph and training run."""
     store = tracking_store(ctx, tracking)
     if store is None:
         return
+    from uop_engine.store import record_evaluation
     from uop_engine.train import array_fingerprint
     cols = {role: col for role, (col, _) in scored.items()}
-    tags = {"kind": "evaluation", "columns": cols, "rows": int(len(next(iter(scored.values()))[1]))}
+    tags = {"columns": cols, "rows": int(len(next(iter(scored.values()))[1]))}
     graph = None
     if model is not None:
         graph = model.bundle.graph
         tags.update(model_graph_hash=graph.hash(), model_record_id=model.spec.data.get("record_id"),
                     model_experiment_run_id=model.bundle.record.get("experiment_run_id"))
-    rid = store.start_run(tracking.project or "knime", name=tracking.run_name or name, tags=tags, graph=graph,
-                          data_fingerprint=array_fingerprint({col: a for col, a in scored.values()}),
-                          device=SCORING_DEVICE)
-    try:
-        store.log_metrics(rid, _flat(metrics))
-    except BaseException:
-        store.end_run(rid, "failed")
-        raise
-    store.end_run(rid, "finished")
+    record_evaluation(store, metrics, tracking.project or "knime", tracking.run_name or name, tags=tags, graph=graph,
+                      data_fingerprint=array_fingerprint({col: a for col, a in scored.values()}),
+                      device=SCORING_DEVICE)
 
 
 _SCORES = [("class", knext.string()), ("precision", knext.double()), ("recall", knext.double()),
