@@ -1,4 +1,5 @@
-"""Training: `train()` and the `Trainer` (settings: uop_engine.train_config.TrainConfig, re-exported here).
+"""Training: `train()` and the `Trainer` (settings: uop_engine.train_config.TrainConfig; results and
+errors: uop_engine.train_result; both re-exported here).
 
 The training step (forward, loss, backward, gradient clipping, optimizer update, BatchNorm
 running statistics, learning-rate write) is one function jitted with TinyJit, one jit per
@@ -15,10 +16,8 @@ A NaN/inf loss raises `TrainingError` naming the epoch and batch (when `stop_on_
 """
 from __future__ import annotations
 
-import hashlib
 import os
 import time
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
 import numpy as np
@@ -26,59 +25,9 @@ import numpy as np
 from .errors import DataError
 from .train_config import (MONITORS, ConfigError, TrainConfig, beam_ctx, check_device_name,  # noqa: F401 (re-exported)
                            device_names, resolve_device)
+from .train_result import (TrainingCancelled, TrainingError, TrainResult,  # noqa: F401 (re-exported)
+                           array_fingerprint)
 from .train_rows import data_fingerprint as rows_fingerprint
-
-
-class TrainingError(RuntimeError):
-    """Training cannot go on (e.g. the loss became NaN)."""
-
-
-class TrainingCancelled(Exception):
-    """Raised when `should_stop()` returned True; `.partial` is the TrainResult so far."""
-
-    def __init__(self, message: str, partial: "TrainResult"):
-        super().__init__(message)
-        self.partial = partial
-
-
-@dataclass
-class TrainResult:
-    model: Any                                    # the trained CompiledModel
-    history: list[dict[str, float]]               # one dict of metrics per epoch
-    record: dict[str, Any]                        # hyperparameters, hashes, versions, times, ...
-    classes: list | None = None
-    task: str = "classification"
-    best_epoch: int | None = None
-    stopped: str = "completed"                    # completed | early_stopping | cancelled
-    checkpoints: list[str] = field(default_factory=list)
-
-    def history_frame(self):
-        import pandas as pd
-        return pd.DataFrame(self.history)
-
-    def weights(self) -> dict[str, np.ndarray]:
-        return self.model.numpy_weights()
-
-    def bundle(self, feature_spec: dict | None = None):
-        from .model_bundle import ModelBundle
-        return ModelBundle(self.model.graph, self.weights(), self.record, self.classes, self.task, feature_spec)
-
-
-def array_fingerprint(*arrays: Any) -> str:
-    """sha256 over dtype, shape and bytes of the arrays (dicts in key order); 16 hex chars."""
-    h = hashlib.sha256()
-    for a in arrays:
-        items = sorted(a.items()) if isinstance(a, dict) else [("", a)]
-        for k, v in items:
-            if v is None:
-                h.update(b"none")
-                continue
-            v = np.asarray(v)
-            if v.dtype == object:
-                v = np.asarray([str(x) for x in v.ravel()]).reshape(v.shape)
-            h.update(f"{k}|{v.dtype.str}|{v.shape}|".encode())
-            h.update(np.ascontiguousarray(v).tobytes())
-    return h.hexdigest()[:16]
 
 
 def train(graph_or_model: Any, X: Any, y: Any, config: TrainConfig | dict | None = None, X_val: Any = None,
