@@ -167,3 +167,31 @@ def test_cli_export_mlflow_read_back_with_mlflows_client(tmp_path, monkeypatch):
     assert r.returncode == 2 and "no run 999" in r.stderr and not (tmp_path / "m3").exists()
     r = _cli("runs", "--help", cwd=tmp_path)
     assert r.returncode == 0 and "export-mlflow" in r.stdout and "--no-children" in r.stdout
+
+
+def test_a_run_named_twice_is_exported_once_and_a_lone_child_has_no_dangling_parent(tmp_path, monkeypatch):
+    st, parent, train, ev, graph = _pipeline_like_store(tmp_path)
+    out = tmp_path / "mlruns"
+    r = _cli("runs", "export-mlflow", parent, train, "--out", out, "--store", tmp_path / "runs.sqlite", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "exported 3 run(s)" in r.stdout and r.stdout.count(f"run {train} (train") == 1
+    exp = out / experiment_id("digits")
+    assert len([p for p in exp.iterdir() if p.is_dir()]) == 3
+    pid = mlflow_run_id(RunExport(str(parent)), "digits")
+    child = exp / mlflow_run_id(RunExport(str(train)), "digits")
+    assert (child / "tags" / "mlflow.parentRunId").read_text() == pid and (exp / pid).is_dir()
+    # only the child: no MLflow parent tag naming a run that is not there, our parent id kept
+    lone = tmp_path / "lone"
+    r = _cli("runs", "export-mlflow", train, "--out", lone, "--store", tmp_path / "runs.sqlite", cwd=tmp_path)
+    assert r.returncode == 0 and "exported 1 run(s)" in r.stdout
+    tags = lone / experiment_id("digits") / mlflow_run_id(RunExport(str(train)), "digits") / "tags"
+    assert not (tags / "mlflow.parentRunId").exists() and (tags / "tinyuop.parent_run_id").read_text() == str(parent)
+    # a parent exported to another experiment than its child: the link names the parent's real id
+    ids = export_runs([RunExport("1", experiment="a"), RunExport("2", experiment="b", parent_id="1")], tmp_path / "x")
+    assert (tmp_path / "x" / experiment_id("b") / ids[1] / "tags" / "mlflow.parentRunId").read_text() == ids[0]
+    pytest.importorskip("mlflow", reason="mlflow-skinny comes with the test extras")
+    monkeypatch.setenv("MLFLOW_ALLOW_FILE_STORE", "true")
+    from mlflow.tracking import MlflowClient
+    client = MlflowClient(tracking_uri=out.as_uri())
+    names = sorted(x.info.run_name for x in client.search_runs([experiment_id("digits")]))
+    assert names == ["evaluate", "pipe", "train"]

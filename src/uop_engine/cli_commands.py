@@ -228,13 +228,14 @@ def runs(a: argparse.Namespace) -> int:
 
 
 def export_mlflow(a: argparse.Namespace) -> int:
-    from .mlflow_export import export_runs, from_store
+    from .mlflow_export import export_runs, from_store, unique_runs
     from .store import ExperimentStore
     if not a.ids:
         raise UsageError("'runs export-mlflow' needs the id of at least one run, e.g. tinyuop runs export-mlflow 3 "
                          "--out mlruns")
     st = ExperimentStore(a.store) if a.store else ExperimentStore()
-    runs = [r for i in a.ids for r in from_store(st, i, children=not a.no_children)]  # all read before writing
+    # all read before writing; a run named twice (a parent and its child) is exported once
+    runs = unique_runs([r for i in a.ids for r in from_store(st, i, children=not a.no_children)])
     out = Path(a.out)
     ids = export_runs(runs, out)
     for r, mid in zip(runs, ids):

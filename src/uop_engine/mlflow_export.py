@@ -7,7 +7,10 @@ MLflow's file-store layout is written directly, so no mlflow install is needed t
 MLflow reads it (`MLFLOW_ALLOW_FILE_STORE=true mlflow ui --backend-store-uri DIR`, tested with
 mlflow's own client) and `mlflow migrate-filestore` moves it into an MLflow database. Each
 store run becomes an MLflow run in the experiment named after its project; child runs
-(pipeline steps) point at their parent (tag mlflow.parentRunId), so MLflow nests them.
+(pipeline steps) point at their parent (tag mlflow.parentRunId), so MLflow nests them. A run
+asked for twice (a parent and one of its children) is written once. A child exported without
+its parent gets no mlflow.parentRunId (it would name a run MLflow does not have, and MLflow
+would hide the child under a missing parent); its tinyuop.parent_run_id tag keeps the relation.
 
     DIR/<experiment id>/meta.yaml
     DIR/<experiment id>/<run id>/meta.yaml
@@ -117,13 +120,22 @@ def experiment_id(name: str) -> str:
     return str(int(hashlib.sha256(name.encode()).hexdigest()[:12], 16))
 
 
+def unique_runs(runs: list[RunExport]) -> list[RunExport]:
+    """The runs in order, each once (the first time it appears)."""
+    seen: set[str] = set()
+    return [r for r in runs if not (r.id in seen or seen.add(r.id))]
+
+
 def export_runs(runs: list[RunExport], out_dir: str | os.PathLike, experiment: str = "tinyuop") -> list[str]:
-    """Write the runs under `out_dir` (MLflow file store); returns the MLflow run ids.
-    `experiment` is used for runs that do not name their own."""
-    return [_write_run(r, Path(out_dir), r.experiment or experiment) for r in runs]
+    """Write the runs under `out_dir` (MLflow file store); returns the MLflow run ids of
+    `unique_runs(runs)`. `experiment` is used for runs that do not name their own. A parent is
+    linked (mlflow.parentRunId) only when it is exported too (see the module docs)."""
+    runs = unique_runs(runs)
+    exported = {r.id: mlflow_run_id(r, r.experiment or experiment) for r in runs}  # the parent's own experiment
+    return [_write_run(r, Path(out_dir), r.experiment or experiment, exported.get(r.parent_id)) for r in runs]
 
 
-def _write_run(run: RunExport, root: Path, experiment: str) -> str:
+def _write_run(run: RunExport, root: Path, experiment: str, parent: str | None) -> str:
     exp_id = experiment_id(experiment)
     exp_dir = root / exp_id
     now = _ms(time.time())
@@ -144,8 +156,10 @@ def _write_run(run: RunExport, root: Path, experiment: str) -> str:
     for key, value in _flat(run.params).items():
         atomic_write(run_dir / "params" / _safe(key), value)
     tags = {"mlflow.runName": run.name or run.id, "tinyuop.run_id": str(run.id), **run.tags}
-    if run.parent_id is not None:  # MLflow nests a run under the run this tag names
-        tags["mlflow.parentRunId"] = mlflow_run_id(RunExport(run.parent_id), experiment)
+    if run.parent_id is not None:
+        tags["tinyuop.parent_run_id"] = str(run.parent_id)
+    if parent is not None:  # MLflow nests a run under the run this tag names
+        tags["mlflow.parentRunId"] = parent
     for key, value in tags.items():
         atomic_write(run_dir / "tags" / _safe(key), str(value))
     for path in run.artifacts:
