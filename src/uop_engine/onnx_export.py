@@ -285,24 +285,37 @@ def export_onnx(graph: Graph, weights: dict[str, np.ndarray] | None = None, path
     from .onnx_digest import structure_digest
     helper.set_model_props(model, _metadata(graph, metadata, class_labels, structure_digest(model, graph.hash())))
     if check:
-        _check(model)
+        _check(model, an)
     if path is not None:
         save_onnx(model, path)
     return model
 
 
-def _check(model) -> None:
-    """onnx.checker (full: strict shape/type inference); failures name our node."""
+def _check(model, an: Analysis | None = None) -> None:
+    """onnx.checker (full: strict shape/type inference); failures name our node, its op and the
+    dtype ONNX refused."""
     import re
 
     import onnx
     try:
         onnx.checker.check_model(model, full_check=True)
     except (onnx.checker.ValidationError, onnx.shape_inference.InferenceError) as e:
-        m = re.search(r"node name: ([^#)]*)", str(e))
-        raise GraphError(f"the exported ONNX model fails onnx.checker: {str(e).strip()}", node=m.group(1) if m else None,
-                         fix="weights are float32: feed layers float32 (add a Cast to float32 before them); "
-                             "otherwise this op's ONNX entry needs fixing") from None
+        text = str(e).strip()
+        m = re.search(r"node name: ([^#)]*)", text)
+        nid = m.group(1) if m else None
+        node = next((n for n in an.atomic.nodes if n.id == nid), None) if an is not None and nid else None
+        op = node.op if node is not None else None
+        bad = re.search(r"op_type:(\w+).*unsupported type: tensor\((\w+)\)", text)
+        if op is not None and an.weights.get(nid):
+            fix = f"'{nid}' has float32 weights: feed it float32 (add a Cast to float32 before it)"
+        elif op is not None and bad:
+            dtype = {"float": "float32", "double": "float64"}.get(bad.group(2), bad.group(2))
+            fix = (f"ONNX {bad.group(1)}, which {op} exports to, does not take {dtype}: Cast the input of "
+                   f"'{nid}' to a wider dtype (int32 or float32) first; the {op} export should do this itself, "
+                   "so please report it")
+        else:
+            fix = f"the ONNX export of {op or 'this op'} needs fixing (please report it with the graph)"
+        raise GraphError(f"the exported ONNX model fails onnx.checker: {text}", node=nid, op=op, fix=fix) from None
 
 
 def _norm(refs: list[str]) -> list[str]:

@@ -37,11 +37,39 @@ def composite(build):
     return entry
 
 
+# Dtypes an ONNX op does not take (onnx.checker refuses them at opsets 17-21) or onnxruntime's CPU
+# provider has no kernel for, and a wider dtype giving the same result once cast back: max/min
+# are exact in any wider type, and a product of bools is 0 or 1. tinygrad's integer products wrap
+# around (int8 100 * 3 is 44) and their low bits are the same in int64, but onnxruntime clamps an
+# int32/int64 product that overflows: in int64 the product is exact while it stays below 2**63.
+WIDER = {
+    "Max": {"int16": "int32"}, "Min": {"int16": "int32"},
+    "ReduceMax": {"int16": "int32", "bool": "uint8"}, "ReduceMin": {"int16": "int32", "bool": "uint8"},
+    "ReduceProd": {"int8": "int64", "uint8": "int64", "int16": "int64", "int32": "int64", "bool": "int64"},
+}
+# ONNX has no arithmetic on bool; tinygrad computes it as logic (True + True is True, a - b is a + not b)
+_BOOL_BINARY = {"Add": ("Or", False), "Max": ("Or", False), "Mul": ("And", False), "Min": ("And", False),
+                "Sub": ("Or", True)}
+
+
+def widened(ctx, op_type: str, xs: list[str], dtype: str, **attrs) -> str:
+    """op_type over inputs of `dtype`, through the wider dtype of WIDER where ONNX lacks `dtype`."""
+    via = WIDER.get(op_type, {}).get(dtype)
+    if via is None:
+        return ctx.node(op_type, xs, **attrs)
+    return ctx.cast(ctx.node(op_type, [ctx.cast(x, via, dtype) for x in xs], **attrs), dtype, via)
+
+
 def binary(op_type: str, compare: bool = False, negate: bool = False):
     """Elementwise binary op: both inputs cast to the common dtype (ONNX wants equal types)."""
     def entry(ctx, xs, p, ts):
         dt = promote(ts[0].dtype, ts[1].dtype) if compare else ctx.out_types[0].dtype
-        y = ctx.node(op_type, [ctx.cast(x, dt, t.dtype) for x, t in zip(xs, ts)])
+        a, b = (ctx.cast(x, dt, t.dtype) for x, t in zip(xs, ts))
+        if dt == "bool" and op_type in _BOOL_BINARY:
+            logic, not_b = _BOOL_BINARY[op_type]
+            y = ctx.node(logic, [a, ctx.node("Not", [b]) if not_b else b])
+        else:
+            y = widened(ctx, op_type, [a, b], dt)
         return ctx.node("Not", [y]) if negate else y
     return entry
 
@@ -49,10 +77,14 @@ def binary(op_type: str, compare: bool = False, negate: bool = False):
 def reduce(op_type: str, out_dtype=None):
     """Reduce* over the op's axes; out_dtype(input dtype) is what the input is cast to first."""
     def entry(ctx, xs, p, ts):
-        x = ctx.cast(xs[0], out_dtype(ts[0].dtype), ts[0].dtype) if out_dtype else xs[0]
+        dt = out_dtype(ts[0].dtype) if out_dtype else ts[0].dtype
+        x = ctx.cast(xs[0], dt, ts[0].dtype)
         if p["axis"] is not None:
             norm_axes(p["axis"], len(ts[0].shape))  # checks them; ONNX takes negative axes as they are
-        return ctx.reduce(op_type, x, p["axis"], p["keepdim"])
+        via = WIDER.get(op_type, {}).get(dt)
+        if via is None:
+            return ctx.reduce(op_type, x, p["axis"], p["keepdim"])
+        return ctx.cast(ctx.reduce(op_type, ctx.cast(x, via, dt), p["axis"], p["keepdim"]), dt, via)
     return entry
 
 

@@ -40,7 +40,17 @@ _u("log2", "Log2", "log2", "Base-2 logarithm of each element.",
 _u("sin", "Sin", "sin", "Sine of each element (radians).", onnx=ox.unary("Sin"))
 _u("sqrt", "Sqrt", "sqrt", "Square root of each element.", onnx=ox.unary("Sqrt"))
 _u("reciprocal", "Reciprocal", "reciprocal", "1 / x for each element.", onnx=ox.unary("Reciprocal"))
-_unary("neg", "Neg", lambda x, p: -x, "Negates each element.", float_out=False, onnx=ox.unary("Neg", float_in=False))
+
+
+def _neg_onnx(c, xs, p, ts):
+    """ONNX Neg takes no uint8 or bool: tinygrad wraps uint8 around (-5 is 251) and negates bool as not."""
+    dt = ts[0].dtype
+    if dt == "bool":
+        return c.node("Not", [xs[0]])
+    return c.node("Sub", [c.const(0, dt), xs[0]]) if dt == "uint8" else c.node("Neg", [xs[0]])
+
+
+_unary("neg", "Neg", lambda x, p: -x, "Negates each element.", float_out=False, onnx=_neg_onnx)
 _u("trunc", "Trunc", "trunc", "Rounds each element toward zero.", onnx=_trunc_onnx)
 # derived unary ops
 _u("exp", "Exp", "exp", "e raised to each element.", onnx=ox.unary("Exp"))
@@ -53,7 +63,7 @@ _u("floor", "Floor", "floor", "Rounds each element down.", onnx=ox.unary("Floor"
 _u("ceil", "Ceil", "ceil", "Rounds each element up.", onnx=ox.unary("Ceil"))
 _u("sign", "Sign", "sign", "-1, 0 or 1 by the sign of each element.", onnx=ox.unary("Sign"))
 _unary("abs", "Abs", lambda x, p: x.abs(), "Absolute value of each element.", float_out=False,
-       onnx=ox.unary("Abs", float_in=False))
+       onnx=lambda c, xs, p, ts: c.node("Identity" if ts[0].dtype == "bool" else "Abs", [xs[0]]))  # no bool Abs
 _unary("clip", "Clip", lambda x, p: _float(x).clip(p["min"], p["max"]), "Limits each element to [min, max].",
        params=(Param("min", FLOAT, -1.0, "lower bound"), Param("max", FLOAT, 1.0, "upper bound")),
        onnx=lambda c, xs, p, ts: c.node("Clip", [ox.to_float(c, xs[0], ts[0]), c.const(p["min"], as_float(ts[0].dtype)),
