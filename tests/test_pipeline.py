@@ -322,6 +322,28 @@ def test_train_step_records_each_metric_once_with_graph_seed_and_device(tmp_path
     assert f"graph {child['graph_hash']}" in out and f"device {child['env']['device']}" in out
 
 
+def test_train_step_logs_each_epoch_as_it_ends_so_a_failed_run_keeps_them(tmp_path):
+    blocker = tmp_path / "not a folder"
+    blocker.write_text("x")  # the checkpoint at epoch 2 cannot be written here: training stops after epoch 2
+    with pytest.raises(PipelineRunError, match="step 'train' failed"):
+        _run(f"""
+            name = "fit"
+            [[steps]]
+            name = "data"
+            type = "dataset"
+            params = {{ limit = 120 }}
+            [[steps]]
+            name = "train"
+            type = "train"
+            params = {{ data = "${{data.data}}", epochs = 4, checkpoint_every = 2, checkpoint_dir = "{blocker}", {LINEAR} }}
+        """, tmp_path)
+    st = _store(tmp_path)
+    (parent,) = st.list_runs(parent_id=None)
+    child = st.get_run(st.get_run(parent["id"])["children"][1])
+    assert child["name"] == "train" and child["status"] == "failed"
+    assert [m["step"] for m in st.metric_history(child["id"], "loss")] == [1, 2]  # logged before the failure
+
+
 def test_cross_validate_and_infer_steps_run_for_real(tmp_path):
     import pyarrow.parquet as pq
     from uop_engine.predict import predict

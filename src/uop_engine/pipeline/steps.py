@@ -85,14 +85,16 @@ def train(data: Dataset, graph: Any, save: bool = True, validate_on_test: bool =
     step = _step(ctx, "train")
     g = graph_from_config(graph, None if ctx is None else ctx.base_dir, data.input_shape, name=step)
     val = (data.X_test, data.y_test) if validate_on_test else (None, None)
+
+    def log_epoch(m: dict) -> None:  # as each epoch ends: a pipeline killed mid-training keeps its epochs
+        logger.log({k: v for k, v in m.items() if k != "epoch"}, step=int(m["epoch"]))
     with progress_task(f"{step}: training") as task:
-        res = fit(g, data.X_train, data.y_train, cfg, *val, progress=task, classes=data.classes)
+        res = fit(g, data.X_train, data.y_train, cfg, *val, progress=task, classes=data.classes,
+                  on_epoch=None if ctx is None else log_epoch)
     if ctx is not None:
         _describe_run(ctx, g, cfg.seed, (res.record or {}).get("data_fingerprint"))
         if ctx.run is not None:  # the model remembers the run that trained it (ONNX metadata, artifacts)
             res.record["experiment_run_id"] = ctx.run.id
-        for m in res.history:
-            logger.log({k: v for k, v in m.items() if k != "epoch"}, step=int(m["epoch"]))
     bundle = res.bundle(feature_spec=data.feature_spec)
     final = {k: v for k, v in (res.history[-1] if res.history else {}).items() if k not in ("epoch", "seconds", "lr")}
     out = {"model": bundle, "history": res.history, "metrics": final, "graph_hash": g.hash(),
