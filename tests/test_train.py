@@ -193,6 +193,16 @@ def test_config_validation_and_dict_round_trip():
         train(mlp(), *blobs(8), TrainConfig(device="NOSUCHDEVICE"))
 
 
+def test_devices_offered_for_training_run_kernels():
+    from uop_engine.train import check_device_name, device_names
+    names = device_names()
+    assert "CPU" in names and not {"NULL", "DISK", "NPY"} & set(names)  # NULL runs nothing: garbage results
+    assert check_device_name("cpu") == "CPU" and check_device_name("CUDA:1") == "CUDA:1"
+    with pytest.raises(ConfigError, match=r"training setting 'device' = 'NULL' is not a tinygrad device; use auto "
+                                          r"or one of .*CPU"):
+        check_device_name("NULL")
+
+
 @pytest.mark.slow
 def test_digits_example_reaches_97_percent(tmp_path):
     import os

@@ -156,7 +156,9 @@ def beam_ctx(beam: int) -> dict[str, int]:
     return {"BEAM": int(beam)} if beam and beam > 0 else {}
 
 
-_NOT_COMPUTE = ("DISK", "TINYFS", "NPY", "RDMA")  # tinygrad backends that hold data but do not run kernels
+# tinygrad backends that hold data but do not run kernels, and NULL, which runs nothing (a test and
+# benchmarking device: every result would be garbage)
+_NOT_COMPUTE = ("DISK", "TINYFS", "NPY", "RDMA", "NULL")
 
 
 def device_names() -> list[str]:
