@@ -204,3 +204,11 @@ def test_train_model_streams_a_table_over_its_memory_limit():
     shuffled = {**p, "sched": {**p["sched"], "shuffle": True}, "memory": {"limit_mb": 0.004}}
     r1, r2 = (run_node(TrainModelNode, shuffled, [g, table], check_specs=False) for _ in range(2))
     assert r1.outputs[1].to_pandas().drop(columns="seconds").equals(r2.outputs[1].to_pandas().drop(columns="seconds"))
+    # a connected validation table counts too: 260 rows (6240 bytes) fit 0.007 MB (7340 bytes), 260 + 100 do not
+    no_split = {**p, "data": {**p["data"], "validation_split": 0.0}, "memory": {"limit_mb": 0.007}}
+    alone = run_node(TrainModelNode, no_split, [g, table], check_specs=False)
+    assert "streamed" not in alone.outputs[0].bundle.record
+    val = table_from_pyarrow(blobs(100, seed=5), batch_size=30)
+    both = run_node(TrainModelNode, no_split, [g, table, val], check_specs=False)
+    assert both.outputs[0].bundle.record["streamed"] == {"buffer_rows": 305} and both.outputs[1].num_rows == 3
+    assert both.outputs[0].bundle.record["n_val"] == 100

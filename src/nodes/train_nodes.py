@@ -314,7 +314,7 @@ class TrainModelNode(TrainingSetup):
         try:
             kw = dict(progress=progress, should_stop=exec_context.is_canceled,
                       on_epoch=None if run is None else run.epoch)
-            buffer_rows = self._stream_buffer(table, spec, cfg)
+            buffer_rows = self._stream_buffer(table, val_table, spec, cfg)
             if buffer_rows:  # larger than the memory limit: read the table's batches again every epoch
                 from uop_engine.stream_train import TableStream, train_table_streamed
                 val = None if val_table is None else TableStream(val_table.batches, spec, buffer_rows=buffer_rows)
@@ -346,12 +346,14 @@ class TrainModelNode(TrainingSetup):
         has_val = val_table is not None or cfg.validation_split > 0
         return model_object(bundle), self._metrics_table(result.history, cfg, has_val), self._view(result.history)
 
-    def _stream_buffer(self, table, spec, cfg) -> int:
-        """Rows of the shuffle buffer when the table's float32 features exceed the memory limit, else 0."""
+    def _stream_buffer(self, table, val_table, spec, cfg) -> int:
+        """Rows of the shuffle buffer when the float32 features of the training and validation tables
+        (both held in memory otherwise) exceed the memory limit, else 0."""
         import numpy as np
         limit = self.memory.limit_mb * 2**20
         row_bytes = 4 * sum(int(np.prod(s)) for s in spec.shapes.values()) + 8  # features + target
-        if limit <= 0 or table.num_rows * row_bytes <= limit:
+        rows = table.num_rows + (val_table.num_rows if val_table is not None else 0)
+        if limit <= 0 or rows * row_bytes <= limit:
             return 0
         return max(cfg.batch_size, int(limit // row_bytes))
 
