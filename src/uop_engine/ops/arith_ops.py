@@ -41,16 +41,95 @@ def _is_int(dt):
     return dt not in ("bool", "float32", "float16", "bfloat16", "float64")
 
 
-def _floor_quot(c, a, b):
-    # tinygrad divides floats as a * (1 / b); the same steps give the same floor
-    return c.node("Floor", [c.node("Mul", [a, c.node("Reciprocal", [b])])])
+# Float remainders are exact, as C's fmod, numpy and PyTorch give them: a - trunc(a / b) * b loses
+# the answer once a / b has more digits than the dtype (1e10 mod 3 in float32 came out 256).
+# float16/bfloat16/float32 values are reduced in float64 by b * 2**k for falling k, each step's
+# quotient q small enough that q * b * 2**k is exact. Per dtype: (log2 of the largest |a / b|,
+# significand bits).
+_REDUCE_STEPS = {"float16": (40, 11), "bfloat16": (261, 8), "float32": (277, 24)}
+
+
+def _fmod_float(a, b):
+    """fmod of two tensors of one float dtype: exact for float16/bfloat16/float32 where the device
+    has float64. float64 (and float32 on devices without float64) take one step, exact while
+    |a / b| < 2**52 where the compiler fuses the multiply-subtract (x86-64, arm64), else to about
+    an ulp of a; beyond 2**52 a float64 remainder is not exact."""
+    from tinygrad import Device, dtypes
+    from ..compile import dtype_name
+    out, ks, work = a.dtype, [0], a.dtype
+    info = _REDUCE_STEPS.get(dtype_name(out))
+    if info is not None and dtypes.float64 in Device[a.device].renderer.supported_dtypes():
+        gap, bits = info
+        step, work = 52 - bits, dtypes.float64  # q < 2**step: q * b needs at most 52 + 1 bits
+        ks = list(range(gap - step, 0, -step)) + [0]
+    x, y = a.abs().cast(work), b.abs().cast(work)
+    finite = y.isinf().logical_not()
+    y = finite.where(y, 1.0)  # fmod(a, inf) is a (set below); 1 keeps 0 * inf out of the steps
+    for k in ks:
+        ys = y * float(2.0 ** k)
+        x = x - (x / ys).trunc() * ys
+        # the rounded quotient can be one off: bring x back into [0, ys)
+        x = (x < 0).where(x + ys, x)
+        x = (x >= ys).where(x - ys, x)
+    r = x.cast(out).copysign(a)  # the sign of a, -0.0 included
+    return (finite | a.isinf() | a.isnan()).where(r, a)
+
+
+def _float_pair(a, b):
+    """-> (a, b) in the output dtype (a bool pair computes in float32), or None for integers."""
+    from tinygrad import dtypes
+    from ..compile import dtype_name, tg_dtype
+    dt = tg_dtype(_numeric([TT((), dtype_name(x.dtype)) for x in (a, b)], {}))
+    return (a.cast(dt), b.cast(dt)) if dtypes.is_float(dt) else None
+
+
+def _flips(r, b):
+    """Where Python's % differs from fmod: a nonzero remainder whose sign is not b's."""
+    return r.ne(0) & (r < 0).ne(b < 0)
+
+
+def _mod_lower(a, b, p, floor):
+    ab = _float_pair(a, b)
+    if ab is None:
+        return a.mod(b) if floor else a.fmod(b)
+    r = _fmod_float(*ab)
+    return _flips(r, ab[1]).where(r + ab[1], r) if floor else r
+
+
+def _floor_divide_lower(a, b, p):
+    """PyTorch's floor division of floats: (a - fmod(a, b)) / b is (nearly) a whole number, and
+    rounding it to the nearest one undoes the division's rounding; floor(a / b) alone is one off
+    where a / b rounds up to a whole number (and ONNX, dividing once, rounds differently)."""
+    from tinygrad import dtypes
+    ab = _float_pair(a, b)
+    if ab is None:
+        return a // b
+    out = ab[0].dtype
+    if out in (dtypes.float16, dtypes.bfloat16):  # in float32 then rounded once, as PyTorch does
+        return _floor_divide_lower(ab[0].cast(dtypes.float32), ab[1].cast(dtypes.float32), p).cast(out)
+    a, b = ab
+    m = _fmod_float(a, b)
+    div = (a - m) / b
+    div = _flips(m, b).where(div - 1, div)
+    fl = div.floor()
+    fl = (div - fl > 0.5).where(fl + 1, fl)
+    q = a / b
+    return b.ne(0).where(div.ne(0).where(fl, (q * 0).copysign(q)), q)  # a / 0 is +-inf or NaN
 
 
 def _mod_onnx(c, xs, p, ts):
-    a, b = _cast_in(c, xs, ts, c.out_types[0].dtype)
-    if _is_int(c.out_types[0].dtype):
+    dt = c.out_types[0].dtype
+    a, b = _cast_in(c, xs, ts, dt)
+    if _is_int(dt):
         return c.node("Mod", [a, b], fmod=0)  # sign of the divisor, as Python's %
-    return c.node("Sub", [a, c.node("Mul", [_floor_quot(c, a, b), b])])
+    r = c.node("Mod", [a, b], fmod=1)  # C's fmod: exact
+    return ox.where(c, _flips_onnx(c, r, b, dt), c.node("Add", [r, b]), r, dt)
+
+
+def _flips_onnx(c, r, b, dt):
+    zero = c.const(0, dt)
+    return c.node("And", [c.node("Not", [c.node("Equal", [r, zero])]),
+                          c.node("Xor", [c.node("Less", [r, zero]), c.node("Less", [b, zero])])])
 
 
 def _fmod_onnx(c, xs, p, ts):
@@ -58,18 +137,34 @@ def _fmod_onnx(c, xs, p, ts):
 
 
 def _floor_divide_onnx(c, xs, p, ts):
-    a, b = _cast_in(c, xs, ts, c.out_types[0].dtype)
-    if _is_int(c.out_types[0].dtype):  # ONNX Div truncates; a - (a mod b) divides exactly
+    dt = c.out_types[0].dtype
+    a, b = _cast_in(c, xs, ts, dt)
+    if _is_int(dt):  # ONNX Div truncates; a - (a mod b) divides exactly
         return c.node("Div", [c.node("Sub", [a, c.node("Mod", [a, b], fmod=0)]), b])
-    return _floor_quot(c, a, b)
+    if dt in ("float16", "bfloat16"):  # in float32, as the lowering
+        return c.cast(_floor_div_float(c, c.cast(a, "float32", dt), c.cast(b, "float32", dt), "float32"), dt, "float32")
+    return _floor_div_float(c, a, b, dt)
+
+
+def _floor_div_float(c, a, b, dt):
+    m = c.node("Mod", [a, b], fmod=1)
+    one, zero = c.const(1, dt), c.const(0, dt)
+    div = c.node("Div", [c.node("Sub", [a, m]), b])
+    div = ox.where(c, _flips_onnx(c, m, b, dt), c.node("Sub", [div, one]), div, dt)
+    fl = c.node("Floor", [div])
+    fl = ox.where(c, c.node("Greater", [c.node("Sub", [div, fl]), c.const(0.5, dt)]), c.node("Add", [fl, one]), fl, dt)
+    q = c.node("Div", [a, b])
+    signed_zero = c.node("Mul", [c.node("Sign", [q]), zero])  # -0.0 where a / b is negative
+    fl = ox.where(c, c.node("Equal", [div, zero]), signed_zero, fl, dt)
+    return ox.where(c, c.node("Equal", [b, zero]), q, fl, dt)
 
 
 _op("mod", "Modulo", "a mod b with the sign of b (Python's %), broadcasting.", ("a", "b"), _numeric,
-    lambda a, b, p: a.mod(b), _mod_onnx, keywords=("remainder", "%", "modulus"))
+    lambda a, b, p: _mod_lower(a, b, p, True), _mod_onnx, keywords=("remainder", "%", "modulus"))
 _op("fmod", "Fmod", "a mod b with the sign of a (C's fmod), broadcasting.", ("a", "b"), _numeric,
-    lambda a, b, p: a.fmod(b), _fmod_onnx, keywords=("remainder", "truncated modulo"))
+    lambda a, b, p: _mod_lower(a, b, p, False), _fmod_onnx, keywords=("remainder", "truncated modulo"))
 _op("floor_divide", "Floor Divide", "floor(a / b) (Python's //), broadcasting.", ("a", "b"), _numeric,
-    lambda a, b, p: a // b, _floor_divide_onnx, keywords=("//", "floordiv", "integer division"))
+    _floor_divide_lower, _floor_divide_onnx, keywords=("//", "floordiv", "integer division"))
 
 
 # ---- bitwise ops: integers and bool only
