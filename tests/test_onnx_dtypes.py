@@ -1,25 +1,84 @@
-"""ONNX export across dtypes: ops whose ONNX op or onnxruntime kernel lacks a dtype (int16/bool
-max and min, small-integer products, bool arithmetic) run in onnxruntime and give the engine's
-numbers; float remainders and floor division are exact in both and equal PyTorch's (and numpy's)
-for small and huge quotients and negative operands."""
+"""ONNX export across dtypes: the ops whose ONNX or onnxruntime kernels lack a dtype (float64
+trigonometry, int16/bool max and min, small-integer products, bool arithmetic) run in
+onnxruntime and give the engine's numbers; float remainders and floor division are exact in
+both and equal PyTorch's (and numpy's) for small and huge quotients and negative operands."""
+import math
+
 import numpy as np
 import onnx
 import onnxruntime as ort
 import pytest
 import torch
 
-from uop_engine import GraphBuilder, GraphError
+from uop_engine import GraphBuilder, GraphError, compile_graph
 from uop_engine.onnx_export import export_onnx
 from test_onnx_export import assert_same, case_graph, run_both
 
 R = np.random.default_rng(7)
 INTS = ("int8", "uint8", "int16", "int32", "int64")
+TRIG = {"tan": np.tan, "asin": np.arcsin, "acos": np.arccos, "atan": np.arctan, "sinh": np.sinh, "cosh": np.cosh,
+        "asinh": np.arcsinh, "acosh": np.arccosh, "atanh": np.arctanh, "erf": np.vectorize(math.erf)}
 
 
 def ints(shape, dtype):
     if dtype == "bool":
         return R.random(shape) > 0.5
     return R.integers(0 if dtype == "uint8" else -4, 5, shape).astype(dtype)
+
+
+def trig_data(op, dtype, edges=()):
+    """Random values inside each op's domain, then `edges`."""
+    lo, hi = {"asin": (-1, 1), "acos": (-1, 1), "atanh": (-0.95, 0.95), "acosh": (1, 40)}.get(op, (-4, 4))
+    x = R.uniform(lo, hi, (2, 40))
+    x[0, :len(edges)] = edges
+    with np.errstate(over="ignore"):  # 1e4 is inf in float16, which these ops take too
+        return x.astype(dtype)
+
+
+# where a careless formula loses precision: near 0 and +-1, huge and tiny arguments
+EDGES = {"asin": [1, -1, 0, 0.5, -0.5, 1 - 1e-9, -1 + 1e-9, 0.4999], "acos": [1, -1, 0, 0.5, -0.5, 1 - 1e-9, -0.9999],
+         "atan": [1e4, -1e4, 1e-4, 1.0, -1.0, 7e3], "erf": [1e-5, -6.0, 6.0, 0.0, 1e-4],
+         "asinh": [-30.0, 1e-9, -1e-5, 0.0], "sinh": [1e-9, -1e-5, 0.3, -0.99, 1.01, 0.0],
+         "atanh": [1e-9, -1e-5, 0.999, -0.5, 0.0], "acosh": [1.0, 1.5, 1 + 1e-5]}
+HUGE = {"asinh": [3e20, -1e200, 1e-300], "acosh": [1 + 1e-12, 1e20, 1e200], "atan": [1e300, -np.inf, 1e-300],
+        "erf": [1e-300, -1e-200], "atanh": [1 - 1e-12, -1e-300], "sinh": [-1e-300, 700.0], "cosh": [-700.0, 1e-8],
+        "tan": [1e-300, 1.5], "asin": [1e-300], "acos": [1e-300]}
+
+
+@pytest.mark.parametrize("dtype", ["float16", "float32", "float64"])
+@pytest.mark.parametrize("op", sorted(TRIG))
+def test_trig_ops_run_in_onnxruntime_for_every_float_dtype(op, dtype):
+    """onnxruntime has no double kernel for Tan..Erf: float64 goes through compositions of ops it has."""
+    x = trig_data(op, dtype, EDGES.get(op, ()))
+    if dtype == "float16" and op in ("sinh", "cosh"):
+        x = x.clip(-3, 3)  # sinh(4) is 27.3 and float16's rounding there is 0.016: keep the tolerance meaningful
+    g = case_graph(op, {}, [x.shape], [dtype])
+    (ref,), (got,) = run_both(g, [x])
+    assert got.dtype == ref.dtype == np.dtype(dtype)
+    tol = {"float16": 4e-3, "float32": 1e-5, "float64": 1e-5}[dtype]
+    np.testing.assert_allclose(got.astype(np.float64), ref.astype(np.float64), rtol=tol, atol=tol)
+
+
+@pytest.mark.parametrize("op", sorted(TRIG))
+def test_float64_trig_export_keeps_double_precision(op):
+    """Against numpy in double precision, huge and tiny arguments included (erf: float32 inside)."""
+    x = trig_data(op, "float64", EDGES.get(op, []) + HUGE.get(op, []))
+    model = export_onnx(case_graph(op, {}, [x.shape], ["float64"]))
+    (got,) = ort.InferenceSession(model.SerializeToString()).run(None, {"x0": x})
+    with np.errstate(over="ignore"):
+        want = TRIG[op](x)
+    np.testing.assert_allclose(got, want, rtol=2e-7 if op == "erf" else 1e-12, atol=1e-300)
+
+
+def test_engine_atan_of_large_and_asinh_of_negative_values():
+    """Tensor.atan gave 0 once x*x overflowed, Tensor.asinh lost digits for negative x (-30: 1e-4)."""
+    for dtype, big in (("float32", 1e20), ("float64", 1e300)):
+        x = np.array([[big, -big, np.inf, -np.inf, 3.0, -0.5, 1e-20]], dtype)
+        out = compile_graph(case_graph("atan", {}, [x.shape], [dtype]))(x).numpy()
+        np.testing.assert_allclose(out, np.arctan(x), rtol=1e-6, atol=2e-7)  # tinygrad's asin: |error| < 2e-7
+    x = np.array([[-30.0, -1e3, -1e5, 2.5, -0.25, 0.0]], np.float32)
+    out = compile_graph(case_graph("asinh", {}, [x.shape], ["float32"]))(x).numpy()
+    np.testing.assert_allclose(out, np.arcsinh(x), rtol=1e-6)
 
 
 # ---- float remainders and floor division against PyTorch ---------------------------------------

@@ -9,21 +9,49 @@ from ..optable import OpDef, TT, FLOAT_DTYPES, register
 from ..params import Param, FLOAT, BOOL
 from ._util import as_float, float_tensor as _float
 from .elementwise import _u, _unary, _softmax_infer, _A, _AX
-from . import _onnx as ox
+from . import _onnx as ox, _onnx_double as dbl
+
+
+def _trig(op_type: str, double):
+    """The ONNX op, or for float64 (no onnxruntime CPU kernel) its composition in _onnx_double."""
+    def entry(c, xs, p, ts):
+        x = ox.to_float(c, xs[0], ts[0])
+        return double(c, x) if ts[0].dtype == "float64" else c.node(op_type, [x])
+    return entry
+
+
+def _atan(x):
+    """Tensor.atan is asin(x / sqrt(1 + x*x)), which is 0 once x*x overflows (atan(1e20) in float32):
+    beyond |x| = 1 use atan(x) = +-pi/2 - atan(1/x)."""
+    big = x.abs() > 1
+    inner = big.where(x.reciprocal(), x).atan()
+    return big.where(x.sign() * (math.pi / 2) - inner, inner)
+
+
+def _asinh(x):
+    """On |x|, signed after: Tensor.asinh's log(x + sqrt(x*x + 1)) cancels for negative x (asinh(-30)
+    was off by 1e-4 in float32)."""
+    return x.sign() * x.abs().asinh()
+
 
 # trigonometric and hyperbolic functions: integer inputs are computed in float32 (as sin/cos)
-_u("tan", "Tan", "tan", "Tangent of each element (radians).", onnx=ox.unary("Tan"))
-_u("asin", "Asin", "asin", "Inverse sine of each element, for x in [-1, 1].", keywords=("arcsin",), onnx=ox.unary("Asin"))
-_u("acos", "Acos", "acos", "Inverse cosine of each element, for x in [-1, 1].", keywords=("arccos",), onnx=ox.unary("Acos"))
-_u("atan", "Atan", "atan", "Inverse tangent of each element.", keywords=("arctan",), onnx=ox.unary("Atan"))
-_u("sinh", "Sinh", "sinh", "Hyperbolic sine of each element.", onnx=ox.unary("Sinh"))
-_u("cosh", "Cosh", "cosh", "Hyperbolic cosine of each element.", onnx=ox.unary("Cosh"))
-_u("asinh", "Asinh", "asinh", "Inverse hyperbolic sine of each element.", keywords=("arcsinh",), onnx=ox.unary("Asinh"))
+_u("tan", "Tan", "tan", "Tangent of each element (radians).", onnx=_trig("Tan", dbl.tan))
+_u("asin", "Asin", "asin", "Inverse sine of each element, for x in [-1, 1].", keywords=("arcsin",),
+   onnx=_trig("Asin", dbl.asin))
+_u("acos", "Acos", "acos", "Inverse cosine of each element, for x in [-1, 1].", keywords=("arccos",),
+   onnx=_trig("Acos", dbl.acos))
+_unary("atan", "Atan", lambda x, p: _atan(_float(x)), "Inverse tangent of each element.", keywords=("arctan",),
+       onnx=_trig("Atan", dbl.atan))
+_u("sinh", "Sinh", "sinh", "Hyperbolic sine of each element.", onnx=_trig("Sinh", dbl.sinh))
+_u("cosh", "Cosh", "cosh", "Hyperbolic cosine of each element.", onnx=_trig("Cosh", dbl.cosh))
+_unary("asinh", "Asinh", lambda x, p: _asinh(_float(x)), "Inverse hyperbolic sine of each element.",
+       keywords=("arcsinh",), onnx=_trig("Asinh", dbl.asinh))
 _u("acosh", "Acosh", "acosh", "Inverse hyperbolic cosine of each element, for x >= 1.", keywords=("arccosh",),
-   onnx=ox.unary("Acosh"))
+   onnx=_trig("Acosh", dbl.acosh))
 _u("atanh", "Atanh", "atanh", "Inverse hyperbolic tangent of each element, for x in (-1, 1).", keywords=("arctanh",),
-   onnx=ox.unary("Atanh"))
-_u("erf", "Erf", "erf", "Gauss error function of each element.", keywords=("error function",), onnx=ox.unary("Erf"))
+   onnx=_trig("Atanh", dbl.atanh))
+_u("erf", "Erf", "erf", "Gauss error function of each element.", keywords=("error function",),
+   onnx=_trig("Erf", dbl.erf))
 # tinygrad's round and ONNX Round both round halves to the nearest even number
 _u("round", "Round", "round", "Rounds each element to the nearest integer (halves to even).", keywords=("rint",),
    onnx=ox.unary("Round"))
