@@ -59,7 +59,7 @@ def test_x():
     ("import typing\ndef f(x: 'random._os') -> None:\n    pass\n", "private attribute '_os'"),
     ("import typing\ndef test_x():\n    typing.get_type_hints(test_x)\n", "attribute 'get_type_hints'"),
     ("import pytest\n@pytest.mark.skipif(\"__import__('os').system('id')\")\ndef test_x():\n    pass\n",
-     "string condition in pytest.mark.skipif"),
+     "condition of pytest.mark.skipif that may be a string"),
     ("def test_x():\n    print('{0.__init__.__globals__}'.format(test_x))\n", "format field reaching a private"),
     ("import pytest\ndef test_x():\n    pytest.importorskip('os')\n", "attribute 'importorskip'"),
 ])
