@@ -41,7 +41,9 @@ class TrainResult:
 
     def bundle(self, feature_spec: dict | None = None):
         from .model_bundle import ModelBundle
-        return ModelBundle(self.model.graph, self.weights(), self.record, self.classes, self.task, feature_spec)
+        # instance keys of one KNIME run are noise in a saved model (and in ONNX metadata made from it)
+        return ModelBundle(self.model.graph.without_instances(), self.weights(), self.record, self.classes, self.task,
+                           feature_spec)
 
 
 def array_fingerprint(*arrays: Any) -> str:
