@@ -3,7 +3,9 @@ must be stopped with a clear reason.
 
 1. switching the guard off (closure state found through gc), `operator.attrgetter` around the
    dunder screen, `collections._sys` / `random._os`;
-2. forging a passing result on the report pipe;
+2. forging a passing result on the report pipe; (2b, third review) frames reached through
+   `functools.update_wrapper`, a pytest plugin flipping outcomes, a library patched through a
+   parameter, modules written at run time;
 3. listing, linking and making FIFOs outside the sandbox folder.
 
 Runtime attacks run with the static screen off (`screen=False`), so the audit hook and the
@@ -214,6 +216,78 @@ def test_parent_cross_checks_the_signed_result():
     assert judge([ok, ok], 0).reason.startswith("forbidden: tampering")      # two results
     late = judge([ok, {"kind": "layers", "layers": {}}], 0)                  # something after the result
     assert late.reason.startswith("forbidden: tampering") and "messages after the result" in late.traceback
+
+
+# --- 2b. the third review: frames through trusted helpers, plugins, patched libraries ----------------
+
+REVIEW_BLOCK = ("import functools\n_store = {}\nclass _Grab:\n    def __setattr__(self, k, v):\n        _store[k] = v\n"
+                "def get(obj, name):\n    functools.update_wrapper(_Grab(), obj, assigned=(name,), updated=())\n"
+                "    return _store[name]\n")
+REVIEW_TEST = ('import pytest\nfrom my_block import get\ndef frames():\n    try:\n        1 / 0\n'
+               '    except ZeroDivisionError as e:\n        err = e\n'
+               '    f = get(get(err, "__trace" + "back__"), "tb_frame")\n    while f is not None:\n'
+               '        yield f\n        f = get(f, "f_back")\nconfig = None\nfor f in frames():\n'
+               '    loc = get(f, "f_locals")\n    if "config" in loc and config is None:\n'
+               '        config = loc["config"]\n'
+               'def fix(report):\n    report.outcome = "passed"\n'
+               'P = type("P", (), {"pytest_runtest_logreport": staticmethod(pytest.hookimpl(tryfirst=True)(fix))})\n'
+               'get(config, "pluginmanager").register(P())\ndef test_block_is_right():\n    assert 1 + 1 == 3\n')
+
+
+@pytest.mark.parametrize("screen", [True, False])
+def test_reviewers_forged_pass_is_not_reported_as_passed(screen):
+    """The screen refuses it before anything runs; without the screen the guard stops the frame
+    read that functools.update_wrapper makes on the generated code's behalf."""
+    r = run_tests({"my_block.py": REVIEW_BLOCK, "test_my_block.py": REVIEW_TEST}, timeout_s=30, memory_mb=1024,
+                  screen=screen)
+    assert not r.passed
+    if screen:
+        assert r.returncode is None and r.reason == "forbidden: defining '__setattr__' (library code would call " \
+            "it with names or values of its own; allowed special methods are operators, containers, __init__, " \
+            "__repr__, __call__, __enter__/__exit__, __array__)", r.reason
+        assert "access to attribute 'update_wrapper'" in r.traceback
+    else:
+        assert r.reason == "forbidden: object.__getattr__ 'tb_frame' by generated code (frame, code and function " \
+                           "internals)", r.feedback()
+        assert "update_wrapper" in r.traceback and "my_block.py" in r.traceback
+
+
+@pytest.mark.parametrize("code, reason", [
+    ("import inspect\ndef test_x():\n    inspect.currentframe().f_back\n", "forbidden: sys._getframe by generated"),
+    ("import inspect\ndef test_x():\n    inspect.stack()\n", "forbidden: sys._getframe by generated code"),
+    ("import traceback\ndef test_x():\n    try:\n        1 / 0\n    except ZeroDivisionError as e:\n"
+     "        list(traceback.walk_tb(e.__traceback__))\n", "forbidden: object.__getattr__ 'tb_frame'"),
+    ("def test_x():\n    open('helper.py', 'w').write('x = 1')\n", "forbidden: open('helper.py') for writing a Python"),
+    ("import os\ndef test_x():\n    open('a.txt', 'w').close()\n    os.rename('a.txt', 'pygments.py')\n",
+     "forbidden: os.rename to 'pygments.py', a Python module"),
+])
+def test_guard_looks_past_helpers_that_hand_out_frames_and_refuses_module_files(code, reason):
+    r = _run(code, screen=False)
+    assert r.reason.startswith(reason), r.feedback()
+
+
+def test_plugin_registered_during_the_session_fails_the_run():
+    """pytest.mark keeps the running config; a plugin registered through it flips outcomes. The
+    screen refuses `_config`; without it the collector sees the new plugin."""
+    code = ("import pytest\ndef fix(report):\n    report.outcome = 'passed'\nclass P:\n"
+            "    pytest_runtest_logreport = staticmethod(pytest.hookimpl(tryfirst=True)(fix))\n"
+            "pytest.mark._config.pluginmanager.register(P())\ndef test_a():\n    assert False\n")
+    assert "private attribute '_config'" in _one_screened(code).traceback
+    r = _run(code, screen=False)
+    assert not r.passed and r.reason.startswith("forbidden: changing pytest or library code during the run (pytest "
+                                                "plugin"), r.feedback()
+
+
+def test_library_patched_through_a_parameter_fails_the_run():
+    """The screen follows aliases but not values passed to functions; the harness compares the
+    allowed modules' public attributes before and after the tests."""
+    r = run_tests({"my_block.py": "import numpy as np\ndef patch(t):\n    t.assert_allclose = lambda *a, **k: None\n"
+                                  "patch(np.testing)\n",
+                   "test_my_block.py": "import numpy as np\nimport my_block\ndef test_a():\n"
+                                       "    np.testing.assert_allclose(1.0, 2.0)\n"}, timeout_s=30, memory_mb=1024)
+    assert r.counts["passed"] == 1 and not r.passed
+    assert r.reason == "forbidden: changing pytest or library code during the run (numpy.testing.assert_allclose " \
+                       "was changed)", r.feedback()
 
 
 # --- 3. reads, links, FIFOs outside the folder ----------------------------------------------------

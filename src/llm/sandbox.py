@@ -42,9 +42,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .redact import redact
-from .screen import screen_files
+from .screen import ALLOWED_IMPORTS, screen_files
 
-VIOLATION_EXIT, GUARD_EXIT = 86, 87  # mirror llm.sandbox_boot
+VIOLATION_EXIT, GUARD_EXIT = 86, 87  # mirror llm.sandbox_guard
 _BOOT = Path(__file__).with_name("sandbox_boot.py")
 _TAIL = 20000
 
@@ -191,7 +191,7 @@ def _run(box: str, files: dict[str, str], tests: list[str], timeout_s: float, me
     cfg = {"dir": box, "src": str(Path(uop_engine.__file__).resolve().parent.parent), "tests": tests,
            "ini": str(ini), "report_fd": report_w, "timeout_s": timeout_s, "memory_mb": memory_mb,
            "file_size_mb": file_size_mb, "read_roots": _read_roots(), "code_roots": _code_roots(),
-           "os_layers": os_layers}
+           "os_layers": os_layers, "watch": sorted(ALLOWED_IMPORTS - {"__future__"})}
     t0 = time.monotonic()
     try:
         proc = subprocess.Popen([sys.executable, "-I", "-B", str(_BOOT)], cwd=box, env=child_env(box),
@@ -258,6 +258,9 @@ def _judge(res: SandboxResult, msgs: list[dict], forged: list[str], timed_out: b
     elif forged:
         res.reason = "forbidden: tampering with the sandbox's report channel (forged test result)"
         res.traceback = "the parent refused the report: " + "; ".join(forged) + "\n" + res.stderr[-3000:]
+    elif final and final.get("tampered"):
+        res.reason = "forbidden: changing pytest or library code during the run (" + clean(final["tampered"][0]) + ")"
+        res.traceback = "the harness found: " + "; ".join(clean(t) for t in final["tampered"]) + "\n" + res.traceback
     elif rc == VIOLATION_EXIT:
         res.reason = "forbidden: an action refused by the sandbox"
         res.traceback = res.stderr[-4000:]
