@@ -10,6 +10,7 @@ import pytest
 
 from llm.redact import redact
 from llm.sandbox import child_env, run_tests
+from llm.sandbox_disk import DiskWatch
 from llm.screen import screen_source
 
 GOOD_BLOCK = '''
@@ -136,6 +137,52 @@ def test_allocating_10_gb_hits_the_memory_limit():
     assert r.reason == "memory"
 
 
+def test_many_files_under_the_per_file_limit_hit_the_total_disk_limit():
+    """The review's case: six 60 MB files pass RLIMIT_FSIZE (64 MB each) but not the folder cap."""
+    r = _one("import numpy as np\ndef test_a():\n    z = np.zeros(60 * 1024 * 1024 // 8)\n    for i in range(6):\n"
+             "        np.save('f%d.npy' % i, z)\n", timeout_s=60)
+    assert not r.passed and r.reason == "disk", r.feedback()
+    assert "past the disk limit of 256 MB" in r.traceback
+    assert r.duration_s < 30
+
+
+@pytest.mark.parametrize("code, what", [
+    # files written and kept open after deleting them take space no folder listing shows
+    ("import os, time\ndef test_a():\n    fs = []\n    for i in range(4):\n        f = open('f%d' % i, 'wb')\n"
+     "        os.unlink('f%d' % i)\n        f.write(b'x' * (30 << 20))\n        f.flush()\n        fs.append(f)\n"
+     "    time.sleep(20)\n", " MB, "),
+    # many small files, and very deep folders
+    ("def test_a():\n    for i in range(30000):\n        open('f%d' % i, 'wb').close()\n",
+     "more than 20000 files and folders"),
+    ("import os, time\ndef test_a():\n    for i in range(80):\n        os.mkdir('d')\n        os.chdir('d')\n"
+     "    time.sleep(20)\n", "folders nested more than 64 deep"),
+])
+def test_disk_limit_counts_deleted_files_entries_and_depth(code, what):
+    r = _one(code, screen=False, disk_mb=64, timeout_s=40)
+    assert r.reason == "disk" and what in r.traceback, r.feedback()
+    assert r.duration_s < 30
+
+
+def test_writing_within_the_disk_limit_passes():
+    r = _one("import numpy as np\ndef test_a(tmp_path):\n    np.save(tmp_path / 'a.npy', np.zeros(1 << 20))\n"
+             "    assert np.load(tmp_path / 'a.npy').shape == (1 << 20,)\n", disk_mb=32)
+    assert r.passed, r.feedback()
+
+
+def test_disk_watch_counts_links_once_and_never_follows_them(tmp_path):
+    box, outside = tmp_path / "box", tmp_path / "big.bin"
+    box.mkdir()
+    outside.write_bytes(b"x" * (3 << 20))
+    (box / "a.bin").write_bytes(b"y" * (2 << 20))
+    os.link(box / "a.bin", box / "b.bin")        # the same 2 MB twice
+    os.symlink(outside, box / "big_link")        # 3 MB elsewhere: not the sandbox's
+    os.symlink(tmp_path, box / "up")             # a loop if followed
+    w = DiskWatch(str(box), limit_mb=2.5)
+    assert w.over() is None and 2 << 20 <= w.used < 3 << 20 and w.entries == 4
+    assert "past the disk limit of 1 MB" in DiskWatch(str(box), limit_mb=1).over()
+    assert DiskWatch(str(tmp_path / "gone"), limit_mb=1).over() is None
+
+
 def test_child_environment_has_no_keys(monkeypatch):
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test-0123456789abcdef0123")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.invalid:3128")
@@ -169,4 +216,6 @@ def test_bad_arguments_are_refused():
         run_tests({"test_a.py": ""}, memory_mb=10)
     with pytest.raises(ValueError, match="not allowed"):
         run_tests({"../test_a.py": ""})
+    with pytest.raises(ValueError, match="disk_mb"):
+        run_tests({"test_a.py": ""}, disk_mb=0)
     assert os.path.basename(os.getcwd())  # the parent's cwd is untouched

@@ -8,18 +8,20 @@ Layers, outermost first (docs/security.md has the threat model and the limits):
 - a child process `python -I` (no user site, no PYTHON* variables, no script folder on the
   path) in its own session, started in a fresh temporary folder that is its working
   directory, HOME and TMPDIR, with a minimal environment (no API keys, no proxies);
-- rlimits in the child (address space, file size, CPU, no core dumps) and a wall-clock
-  limit in the parent that kills the whole process group;
+- rlimits in the child (address space, file size, CPU, no core dumps), and in the parent a
+  wall-clock limit and a limit on the folder's total size (`llm.sandbox_disk`, polled), both
+  of which kill the whole process group;
 - kernel fences where the platform has them (`llm.oslimits`, Linux): an empty network
   namespace, Landlock (reads only from the installation, writes only in the folder) and a
   seccomp filter (no new processes, sockets, ptrace, mounts, ...); the child reports which
   of them are on (`SandboxResult.layers`);
-- an audit hook in the child (`llm.sandbox_boot`) that refuses sockets, processes, ctypes,
+- an audit hook in the child (`llm.sandbox_guard`) that refuses sockets, processes, ctypes,
   file access outside the folder (writes) and the Python installation (reads), and frame,
   code and gc introspection by the generated code, with the reason;
-- a report channel the generated code cannot forge: the child's guard signs its messages
-  with a per-run key sent on stdin, and the parent accepts one signed result, last, with a
-  matching exit status;
+- a report channel other processes cannot forge: the child's guard signs its messages with
+  a per-run key sent on stdin, and the parent accepts one signed result, last, with a
+  matching exit status. The counts in it come from the process that also runs the generated
+  code: evidence for the reviewer, not a boundary (docs/security.md);
 - tinygrad runs on its pure-Python device (DEV=PYTHON, PARALLEL=0) there, so the tests
   need neither a compiler process nor worker processes nor foreign code.
 It is not a VM: on shared servers run the whole extension in a container as well.
@@ -42,6 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .redact import redact
+from .sandbox_disk import POLL_S, DiskWatch
 from .screen import ALLOWED_IMPORTS, screen_files
 
 VIOLATION_EXIT, GUARD_EXIT = 86, 87  # mirror llm.sandbox_guard
@@ -51,7 +54,7 @@ _TAIL = 20000
 
 @dataclass
 class SandboxResult:
-    """What one sandboxed run did. `reason` is "passed", "timeout", "memory",
+    """What one sandboxed run did. `reason` is "passed", "timeout", "memory", "disk",
     "forbidden: <what>", "tests failed" or "crashed: <signal>"."""
     passed: bool
     reason: str
@@ -150,14 +153,17 @@ def _read_roots() -> list[str]:
 
 def run_tests(files: dict[str, str], tests: list[str] | None = None, timeout_s: float = 60.0,
               memory_mb: int = 2048, file_size_mb: int = 64, secrets: tuple[str, ...] = (),
-              screen: bool = True, os_layers: bool = True) -> SandboxResult:
+              screen: bool = True, os_layers: bool = True, disk_mb: int = 256) -> SandboxResult:
     """Screen `files` (name -> source), write them to a fresh folder and run pytest on `tests`
     (default: every test_*.py) in the fenced child. `secrets` are cut out of all text returned.
+    `file_size_mb` caps each file, `disk_mb` all files of the run together (reason "disk").
     `screen=False` skips the static screen and `os_layers=False` the kernel fences (network
     namespace, Landlock, seccomp): only to test the other layers on their own."""
     if timeout_s <= 0 or memory_mb < 256:
         raise ValueError("timeout_s must be > 0 and memory_mb >= 256 (the interpreter, numpy and tinygrad "
                          "need about 200 MB of address space)")
+    if disk_mb < 1 or file_size_mb < 1:
+        raise ValueError("disk_mb and file_size_mb must be >= 1 (MB the run's files may take)")
     for name in files:
         if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*\.(py|txt|json)", name):
             raise ValueError(f"file name {name!r} is not allowed: use plain names like my_block.py")
@@ -174,13 +180,13 @@ def run_tests(files: dict[str, str], tests: list[str] | None = None, timeout_s: 
                              + "\n".join(problems))
     box = os.path.realpath(tempfile.mkdtemp(prefix="tinyuop_sandbox_"))
     try:
-        return _run(box, files, tests, timeout_s, memory_mb, file_size_mb, secrets, os_layers)
+        return _run(box, files, tests, timeout_s, memory_mb, file_size_mb, secrets, os_layers, disk_mb)
     finally:
         shutil.rmtree(box, ignore_errors=True)
 
 
 def _run(box: str, files: dict[str, str], tests: list[str], timeout_s: float, memory_mb: int,
-         file_size_mb: int, secrets: tuple[str, ...], os_layers: bool) -> SandboxResult:
+         file_size_mb: int, secrets: tuple[str, ...], os_layers: bool, disk_mb: int) -> SandboxResult:
     import uop_engine
     for name, src in files.items():
         Path(box, name).write_text(src)
@@ -209,29 +215,40 @@ def _run(box: str, files: dict[str, str], tests: list[str], timeout_s: float, me
         proc.stdin.close()
     except OSError:  # the child died before reading its configuration: stderr says why
         pass
-    timed_out = False
+    timed_out, disk, watch, deadline = False, None, DiskWatch(box, disk_mb), time.monotonic() + timeout_s
     try:
-        proc.wait(timeout=timeout_s)
-    except subprocess.TimeoutExpired:
-        timed_out = True
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                timed_out = True
+                break
+            try:
+                proc.wait(timeout=min(POLL_S, left))
+                break
+            except subprocess.TimeoutExpired:
+                disk = watch.over(proc.pid)
+                if disk is not None:
+                    break
     finally:
         try:  # the whole group: the child and anything it managed to start
             os.killpg(proc.pid, signal.SIGKILL)
         except (ProcessLookupError, PermissionError):
             pass
         proc.wait()
+    if disk is None and not timed_out:
+        disk = watch.over()  # a quick writer may have finished between two polls
     for t in (out, err, rep):
         t.join(timeout=5)
     dt = time.monotonic() - t0
     res = SandboxResult(False, "", proc.returncode, redact(out.text(), secrets), redact(err.text(), secrets),
                         duration_s=round(dt, 3))
     msgs, forged = rep.messages(key)
-    _judge(res, msgs, forged, timed_out, timeout_s, lambda s: redact(s, secrets))
+    _judge(res, msgs, forged, timed_out, timeout_s, lambda s: redact(s, secrets), disk)
     return res
 
 
 def _judge(res: SandboxResult, msgs: list[dict], forged: list[str], timed_out: bool, timeout_s: float,
-           clean) -> None:
+           clean, disk: str | None = None) -> None:
     """Set res.passed / reason / traceback from the verified messages and the exit status."""
     rc = res.returncode
     layers = next((m for m in msgs if m.get("kind") == "layers"), None)
@@ -252,6 +269,9 @@ def _judge(res: SandboxResult, msgs: list[dict], forged: list[str], timed_out: b
         res.reason = "timeout"
         res.traceback = (res.traceback or "") + f"\nno result after {timeout_s:g} s: the process group was killed" \
             "\n" + res.stdout[-2000:]
+    elif disk is not None:
+        res.reason = "disk"
+        res.traceback = disk + "\n" + (res.traceback or res.stdout[-2000:])
     elif violation:
         res.reason = f"forbidden: {clean(violation['what'])}"
         res.traceback = clean(violation["stack"])
