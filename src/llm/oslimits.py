@@ -1,6 +1,6 @@
 """Kernel-level fences for the sandboxed child (Linux only): network namespace, Landlock, seccomp.
 
-The audit hook in `llm.sandbox_boot` stops generated code at the Python level and says why.
+The audit hook in `llm.sandbox_guard` stops generated code at the Python level and says why.
 These layers are the second wall, for code that gets past the hook (a screen gap, a bug in
 a C extension): they are enforced by the kernel, so nothing in the process can switch them
 off once set. Each function returns a short status, "on: ..." or "off: <why>", and never
