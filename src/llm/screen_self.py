@@ -17,13 +17,17 @@ from __future__ import annotations
 
 import ast
 import functools
+import os
 import sys
 
 # what the sandboxed child loads before generated code runs (llm.sandbox_boot._preload),
 # so the scan sees the same libraries the code can reach
-_SCAN_IMPORTS = ("numpy", "numpy.testing", "pytest", "_pytest.config", "pluggy", "tinygrad", "tinygrad.tensor",
-                 "tinygrad.nn", "tinygrad.nn.state", "tinygrad.engine.realize", "tinygrad.runtime.ops_python",
-                 "uop_engine", "uop_engine.ops", "uop_engine.plugins", "uop_engine.infer", "math", "cmath",
+# (and the parts tests load later: numpy's submodules, tinygrad's optimizers, every engine module)
+_SCAN_IMPORTS = ("numpy", "numpy.testing", "numpy.fft", "numpy.linalg", "numpy.polynomial", "numpy.random",
+                 "numpy.ma", "numpy.lib", "numpy.char", "numpy.rec", "numpy.strings", "numpy.dtypes", "numpy.emath",
+                 "pytest", "_pytest.config", "pluggy", "tinygrad", "tinygrad.tensor", "tinygrad.nn",
+                 "tinygrad.nn.state", "tinygrad.nn.optim", "tinygrad.engine.realize", "tinygrad.engine.jit",
+                 "tinygrad.runtime.ops_python", "uop_engine", "uop_engine.ops", "uop_engine.plugins", "math", "cmath",
                  "numbers", "typing", "dataclasses", "functools", "itertools", "operator", "collections", "enum",
                  "abc", "fractions", "decimal", "statistics", "random", "string", "re", "copy", "warnings")
 
@@ -42,6 +46,16 @@ def library_private_names() -> frozenset[str]:
             importlib.import_module(m)
         except Exception:  # an optional part missing here: scan what is there
             pass
+    try:  # every module of the engine (importing them has no side effects)
+        import uop_engine
+        for f in sorted(os.listdir(os.path.dirname(uop_engine.__file__))):
+            if f.endswith(".py") and f != "__init__.py":
+                try:
+                    importlib.import_module(f"uop_engine.{f[:-3]}")
+                except Exception:
+                    pass
+    except ImportError:
+        pass
     try:  # pytest's own plugins, which the child's pytest.main loads
         from _pytest.config import default_plugins
         for p in default_plugins:
