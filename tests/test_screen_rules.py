@@ -72,6 +72,7 @@ def _problems(code: str, **files) -> list[str]:
     ("class A:\n    @property\n    def __array_interface__(self):\n        return {}\n",
      "defining '__array_interface__'"),
     ("class A:\n    __slots__ = (n,)\n", "use of '__slots__'"),
+    ("from tinygrad import Tensor\nt = Tensor.from_blob(0, (8,))\n", "access to attribute 'from_blob'"),
     # 3. pytest evaluates string conditions of skipif/xfail
     ("import pytest\nsk = pytest.mark.skipif\n@sk('1')\ndef test_a():\n    pass\n",
      "pytest.mark.skipif used other than where it is called"),

@@ -60,8 +60,8 @@ DENIED_ATTRS = frozenset({
     "makeLogRecord",
     # pytest internals: loading modules by name, the plugin manager and its hooks
     "importorskip", "register_assert_rewrite", "pluginmanager", "ihook", "hook",
-    # raw memory views (read past an array's buffer)
-    "as_strided", "byte_bounds"})
+    # raw memory views (read past an array's buffer, or at an address)
+    "as_strided", "byte_bounds", "DummyArray", "from_blob"})
 # module names that are also ordinary attribute names (`analyze(g).types`): refused only as an
 # attribute of an imported module (`uop_engine.plugins.types`)
 MODULE_ONLY_DENIED = frozenset({"types", "ast", "code", "codecs", "platform"})
