@@ -57,7 +57,7 @@ def check_round_trip(graph, xs, use_hints=True, same_hash=True):
 # export hints; plain ONNX without hints is refused with a clear message
 NEEDS_HINTS = {"exp2", "log2", "trunc", "gelu", "var", "std", "group_norm", "rms_norm", "adaptive_avg_pool2d",
                "scaled_dot_product_attention", "multi_head_attention", "transformer_encoder", "conv_block",
-               "log10", "quick_gelu", "copysign", "isclose", "masked_fill", "lshift", "rshift"}
+               "log10", "quick_gelu", "copysign", "isclose", "masked_fill", "lshift", "rshift", "mod", "floor_divide"}
 
 
 @pytest.mark.parametrize("op", sorted(CASES))
