@@ -279,4 +279,4 @@ def test_prompt_states_the_screens_rules_so_rounds_are_not_wasted():
     rules = msg[msg.index("Imports allowed"):msg.index("## Tests")]
     assert all(m in rules for m in ALLOWED_IMPORTS - {"__future__"})
     assert all(f in rules for f in DENIED_FIXTURES)
-    assert 'starts with "_"' in rules and "conftest.py" in rules
+    assert 'starts with "_"' in rules and "conftest.py" in rules and "pytest.raises" in rules and "bool(...)" in rules

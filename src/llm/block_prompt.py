@@ -31,8 +31,10 @@ A plugin module `<name>.py` calls `define_block(...)` once and keeps the result 
   `sub.add(op_name, [input_refs], "local_name", **params)`. Available ops: {ops}.
 - Imports allowed: {imports}; from tinygrad use Tensor and dtypes, from uop_engine plugins, GraphBuilder
   and compile_graph. Nothing that touches files, processes or the network. No eval/exec/open/getattr, no
-  attribute whose name starts with "_" (except {dunders}), no conftest.py, and no pytest fixtures
-  {fixtures}: the sandbox refuses them before anything runs.
+  attribute whose name starts with "_" (except {dunders}; for private state in your own classes use
+  `self.__name` or a public name), no conftest.py, no pytest fixtures {fixtures}; from pytest use only
+  {pytest}; conditions of `pytest.mark.skipif`/`xfail` must be `bool(...)` expressions, never strings. The
+  sandbox refuses anything else before it runs.
 
 ## Tests
 A pytest module `test_<name>.py` that imports the block module, builds a small graph with
@@ -87,8 +89,9 @@ def builtin_op_names() -> str:
 
 
 def first_message(description: str, reference_code: str = "", name: str = "") -> str:
-    from .screen import ALLOWED_DUNDERS, ALLOWED_IMPORTS, DENIED_FIXTURES
+    from .screen_names import ALLOWED_DUNDERS, ALLOWED_IMPORTS, DENIED_FIXTURES, PYTEST_ALLOWED
     fmt = (FORMAT.replace("{ops}", builtin_op_names())
+           .replace("{pytest}", ", ".join("pytest." + n for n in sorted(PYTEST_ALLOWED - {"RaisesExc", "FixtureLookupError"})))
            .replace("{imports}", ", ".join(sorted(ALLOWED_IMPORTS - {"__future__"})))
            .replace("{dunders}", ", ".join(sorted(ALLOWED_DUNDERS - {"__future__", "__all__", "__version__"})))
            .replace("{fixtures}", ", ".join(sorted(DENIED_FIXTURES))))
