@@ -38,7 +38,25 @@ def _private(name: str) -> bool:
 
 @functools.lru_cache(maxsize=1)
 def library_private_names() -> frozenset[str]:
-    """Every private attribute name (`_x`, `_Class__x`) the reachable libraries define or use."""
+    """Every private attribute name (`_x`, `_Class__x`) the reachable libraries define or use.
+
+    Scanned in a fresh interpreter that loads what the sandboxed child loads, so the answer does
+    not depend on what this process happened to import before (KNIME, a test suite, torch...)."""
+    import json
+    import subprocess
+    src = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (f"import sys, json; sys.path.insert(0, {src!r}); from llm.screen_self import scan_private_names; "
+            "print(json.dumps(sorted(scan_private_names())))")
+    env = {"PATH": os.environ.get("PATH", ""), "DEV": "PYTHON", "PARALLEL": "0"}  # as the sandboxed child
+    try:
+        out = subprocess.run([sys.executable, "-I", "-c", code], capture_output=True, text=True, timeout=300, env=env)
+        return frozenset(json.loads(out.stdout.strip().splitlines()[-1]))
+    except Exception:  # no subprocess possible here: scan this process (a superset of what the child loads)
+        return scan_private_names()
+
+
+def scan_private_names() -> frozenset[str]:
+    """The scan behind `library_private_names`, over the modules loaded in this process."""
     import importlib
     import types
     for m in _SCAN_IMPORTS:
